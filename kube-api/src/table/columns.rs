@@ -44,9 +44,27 @@ const NODE: &[Col] = &[
     ("Version", "string", "", 0, "Kubelet Version reported by the node."),
     ("Internal-IP", "string", "", 1, "List of addresses reachable to the node."),
     ("External-IP", "string", "", 1, "List of addresses reachable to the node."),
-    ("OS-Image", "string", "", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
-    ("Kernel-Version", "string", "", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
-    ("Container-Runtime", "string", "", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+    (
+        "OS-Image",
+        "string",
+        "",
+        1,
+        "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+    ),
+    (
+        "Kernel-Version",
+        "string",
+        "",
+        1,
+        "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+    ),
+    (
+        "Container-Runtime",
+        "string",
+        "",
+        1,
+        "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+    ),
 ];
 
 const SERVICE: &[Col] = &[
@@ -59,24 +77,33 @@ const SERVICE: &[Col] = &[
     ("Selector", "string", "", 1, "Route service traffic to pods with label keys and values matching this selector."),
 ];
 
-const ENDPOINTS: &[Col] = &[
-    NAME,
-    ("Endpoints", "string", "", 0, "The set of all endpoints is the union of all subsets."),
-    AGE,
-];
+const ENDPOINTS: &[Col] =
+    &[NAME, ("Endpoints", "string", "", 0, "The set of all endpoints is the union of all subsets."), AGE];
 
 const NAMESPACE: &[Col] = &[NAME, ("Status", "string", "", 0, "The status of the namespace"), AGE];
 
 const CONFIG_MAP: &[Col] = &[
     NAME,
-    ("Data", "string", "", 0, "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'."),
+    (
+        "Data",
+        "string",
+        "",
+        0,
+        "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'.",
+    ),
     AGE,
 ];
 
 const SECRET: &[Col] = &[
     NAME,
     ("Type", "string", "", 0, "Used to facilitate programmatic handling of secret data."),
-    ("Data", "string", "", 0, "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'."),
+    (
+        "Data",
+        "string",
+        "",
+        0,
+        "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'.",
+    ),
     AGE,
 ];
 
@@ -122,13 +149,8 @@ const DEPLOYMENT: &[Col] = &[
     ("Selector", "string", "", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."),
 ];
 
-const STATEFUL_SET: &[Col] = &[
-    NAME,
-    ("Ready", "string", "", 0, "Number of the pod with ready state"),
-    AGE,
-    CONTAINERS,
-    IMAGES,
-];
+const STATEFUL_SET: &[Col] =
+    &[NAME, ("Ready", "string", "", 0, "Number of the pod with ready state"), AGE, CONTAINERS, IMAGES];
 
 const DAEMON_SET: &[Col] = &[
     NAME,
@@ -155,11 +177,8 @@ const JOB: &[Col] = &[
     ("Selector", "string", "", 1, "A label query over pods that should match the pod count."),
 ];
 
-const LEASE: &[Col] = &[
-    NAME,
-    ("Holder", "string", "", 0, "holderIdentity contains the identity of the holder of a current lease."),
-    AGE,
-];
+const LEASE: &[Col] =
+    &[NAME, ("Holder", "string", "", 0, "holderIdentity contains the identity of the holder of a current lease."), AGE];
 
 /// The columns of upstream's default table (`k8s.io/apiserver/pkg/registry/rest/table.go`),
 /// used for kinds without a printer: the creation time as an RFC 3339 `date`.

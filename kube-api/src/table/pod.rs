@@ -77,11 +77,8 @@ fn summarize(pod: &Value) -> Summary {
     }
 
     let init_specs = arr(pod, "/spec/initContainers");
-    let is_sidecar = |name: &str| {
-        init_specs
-            .iter()
-            .any(|c| str_(c, "/name") == name && str_(c, "/restartPolicy") == "Always")
-    };
+    let is_sidecar =
+        |name: &str| init_specs.iter().any(|c| str_(c, "/name") == name && str_(c, "/restartPolicy") == "Always");
     let total = arr(pod, "/spec/containers").len()
         + init_specs.iter().filter(|c| str_(c, "/restartPolicy") == "Always").count();
     let mut ready = 0;
@@ -185,10 +182,7 @@ fn readiness_gates(pod: &Value) -> String {
         .iter()
         .filter(|gate| {
             let wanted = str_(gate, "/conditionType");
-            conditions
-                .iter()
-                .find(|c| str_(c, "/type") == wanted)
-                .is_some_and(|c| str_(c, "/status") == "True")
+            conditions.iter().find(|c| str_(c, "/type") == wanted).is_some_and(|c| str_(c, "/status") == "True")
         })
         .count();
     format!("{}/{}", true_gates, gates.len())
@@ -202,5 +196,9 @@ fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<
 }
 
 fn or_none(s: &str) -> String {
-    if s.is_empty() { "<none>".to_string() } else { s.to_string() }
+    if s.is_empty() {
+        "<none>".to_string()
+    } else {
+        s.to_string()
+    }
 }

@@ -22,7 +22,11 @@ fn age(obj: &Value, now: DateTime<Utc>) -> Value {
 }
 
 fn none_if_empty(s: String) -> String {
-    if s.is_empty() { "<none>".to_string() } else { s }
+    if s.is_empty() {
+        "<none>".to_string()
+    } else {
+        s
+    }
 }
 
 /// Node: Name, Status, Roles, Age, Version, Internal-IP, External-IP, OS-Image,
@@ -128,7 +132,11 @@ fn service_external_ip(obj: &Value) -> String {
                 .filter(|s| !s.is_empty())
                 .collect();
             let all: Vec<&str> = ingress.into_iter().chain(external_ips).collect();
-            if all.is_empty() { "<pending>".to_string() } else { all.join(",") }
+            if all.is_empty() {
+                "<pending>".to_string()
+            } else {
+                all.join(",")
+            }
         }
         "ExternalName" => str_(obj, "/spec/externalName").to_string(),
         _ => "<unknown>".to_string(),
@@ -179,7 +187,11 @@ fn format_endpoints(obj: &Value) -> String {
 
 /// Go's `net.JoinHostPort`: IPv6 addresses get brackets.
 fn join_host_port(host: &str, port: i64) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Namespace: Name, Status, Age.
@@ -246,7 +258,11 @@ pub(super) fn event(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
-    if a.is_empty() { b } else { a }
+    if a.is_empty() {
+        b
+    } else {
+        a
+    }
 }
 
 /// ReplicationController: Name, Desired, Current, Ready, Age, Containers, Images, Selector
