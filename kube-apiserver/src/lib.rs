@@ -1,1 +1,3 @@
-//! (to be written)
+//! (to be written: the apiserver library; for now only its storage layer)
+
+pub mod storage;

@@ -17,6 +17,9 @@ pub mod etcd;
 pub mod memory;
 pub mod watch_cache;
 
+#[cfg(test)]
+mod conformance_tests;
+
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
@@ -49,6 +52,11 @@ pub enum EventType {
     Added,
     Modified,
     Deleted,
+    /// Not a change: every change under the watched prefix up to `revision` has been
+    /// delivered (etcd's progress notification; upstream turns these into bookmarks).
+    /// `key` and `value` are empty. Lets a watcher know the store moved on even when
+    /// nothing under its prefix changed.
+    Progress,
 }
 
 /// One change, as seen by a backend watch.
@@ -109,8 +117,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete(&self, key: &str, expected_revision: i64) -> Result<i64>;
 
     /// Changes under `prefix` with a revision strictly greater than `after_revision`, in
-    /// order. The stream ends with an error if the backend watch breaks; a revision that
-    /// was compacted answers `Compacted`.
+    /// order, interleaved with `Progress` notifications. The stream ends with an error if
+    /// the backend watch breaks; a revision that was compacted answers `Compacted`.
     async fn watch(&self, prefix: &str, after_revision: i64) -> Result<BoxStream<'static, Result<StorageEvent>>>;
 
     /// The store's current revision.
