@@ -29,9 +29,10 @@
 //! ```
 //!
 //! Whitespace separates tokens and is otherwise ignored. `in` and `notin` are keywords only
-//! where an operator is expected, so a label may still be called `in`. The lexer and parser
-//! are in the private `parser` submodule (`labels/parser.rs`); the rules for keys and values ([`check_key`],
-//! [`check_value`]) are at the end of this file.
+//! where an operator is expected, so a label may still be called `in`.
+//!
+//! Layout: the lexer and parser are in `labels/parser.rs`; the rules for keys and values
+//! ([`check_key`], [`check_value`]) are at the end of this file.
 
 use std::collections::BTreeMap;
 use std::fmt;
