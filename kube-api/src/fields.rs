@@ -82,11 +82,10 @@ impl FieldSelector {
         terms.sort();
         let mut requirements = Vec::new();
         for term in terms.into_iter().filter(|t| !t.is_empty()) {
-            let (field, operator, raw_value) =
-                split_term(term).ok_or_else(|| FieldSelectorError::InvalidTerm {
-                    selector: selector.to_string(),
-                    term: term.to_string(),
-                })?;
+            let (field, operator, raw_value) = split_term(term).ok_or_else(|| FieldSelectorError::InvalidTerm {
+                selector: selector.to_string(),
+                term: term.to_string(),
+            })?;
             requirements.push(FieldRequirement {
                 field: field.to_string(),
                 operator,
@@ -231,11 +230,8 @@ fn split_terms(selector: &str) -> Vec<&str> {
 /// Cuts a term at its first operator. `!=` and `==` are tried before `=` at each position,
 /// so that `a==b` does not leave `=b` as the value. The field part has no escaping.
 fn split_term(term: &str) -> Option<(&str, FieldOperator, &str)> {
-    const OPERATORS: [(&str, FieldOperator); 3] = [
-        ("!=", FieldOperator::NotEquals),
-        ("==", FieldOperator::Equals),
-        ("=", FieldOperator::Equals),
-    ];
+    const OPERATORS: [(&str, FieldOperator); 3] =
+        [("!=", FieldOperator::NotEquals), ("==", FieldOperator::Equals), ("=", FieldOperator::Equals)];
     term.char_indices().find_map(|(i, _)| {
         let rest = &term[i..];
         OPERATORS

@@ -30,11 +30,16 @@
 //!
 //! Whitespace separates tokens and is otherwise ignored. `in` and `notin` are keywords only
 //! where an operator is expected, so a label may still be called `in`.
+//!
+//! Layout: the lexer and parser are in `labels/parser.rs`; the rules for keys and values
+//! ([`check_key`], [`check_value`]) are at the end of this file.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
+
+mod parser;
 
 /// Why a label selector could not be built. The messages are upstream's, so that
 /// `kubectl` users see the words they know.
@@ -228,9 +233,7 @@ impl Selector {
     /// Parses the string form (`?labelSelector=`, `kubectl -l`). The empty string selects
     /// everything.
     pub fn parse(text: &str) -> Result<Selector, SelectorError> {
-        let tokens = lex(text);
-        let requirements = Parser { tokens, position: 0 }.parse()?;
-        Ok(Selector::from_requirements(requirements))
+        Ok(Selector::from_requirements(parser::parse(text)?))
     }
 
     /// Equality on every entry of a map: the selector of a Service or a
@@ -292,12 +295,7 @@ impl Selector {
         let labels: BTreeMap<String, String> = object
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
-            .map(|labels| {
-                labels
-                    .iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
+            .map(|labels| labels.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
             .unwrap_or_default();
         self.matches(&labels)
     }
@@ -362,221 +360,6 @@ fn requirement_from_expression(expression: &Value) -> Result<Requirement, Select
         Some(_) => return Err(SelectorError::Malformed("matchExpressions values must be a list".into())),
     };
     Requirement::new(field("key"), operator, values)
-}
-
-// ---------------------------------------------------------------------------------------
-// The string form: a lexer that cuts the text into tokens, and a recursive-descent parser
-// over them. Both follow upstream's code closely so that errors read the same.
-// ---------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Token {
-    EndOfString,
-    Identifier,
-    /// `!` on its own, in front of a key.
-    Not,
-    Comma,
-    OpenParen,
-    CloseParen,
-    Equals,
-    DoubleEquals,
-    NotEquals,
-    Greater,
-    Less,
-    /// The words `in` and `notin`; they are keywords only where an operator is expected.
-    In,
-    NotIn,
-}
-
-/// Characters that end an identifier and start an operator or punctuation.
-fn is_special(c: char) -> bool {
-    matches!(c, '=' | '!' | '(' | ')' | ',' | '>' | '<')
-}
-
-fn is_whitespace(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
-}
-
-/// Cuts the selector into `(token, literal)` pairs, ending with `EndOfString`.
-fn lex(text: &str) -> Vec<(Token, String)> {
-    let mut tokens = Vec::new();
-    let mut rest = text.trim_start_matches(is_whitespace);
-    while let Some(first) = rest.chars().next() {
-        let end = if is_special(first) {
-            // The longest run of special characters that is one symbol: `!=` over `!`.
-            let run: String = rest.chars().take_while(|&c| is_special(c)).take(2).collect();
-            if matches!(run.as_str(), "==" | "!=") { 2 } else { 1 }
-        } else {
-            rest.find(|c: char| is_special(c) || is_whitespace(c)).unwrap_or(rest.len())
-        };
-        let literal = &rest[..end];
-        let token = match literal {
-            "!" => Token::Not,
-            "," => Token::Comma,
-            "(" => Token::OpenParen,
-            ")" => Token::CloseParen,
-            "=" => Token::Equals,
-            "==" => Token::DoubleEquals,
-            "!=" => Token::NotEquals,
-            ">" => Token::Greater,
-            "<" => Token::Less,
-            "in" => Token::In,
-            "notin" => Token::NotIn,
-            _ => Token::Identifier,
-        };
-        tokens.push((token, literal.to_string()));
-        rest = rest[end..].trim_start_matches(is_whitespace);
-    }
-    tokens.push((Token::EndOfString, String::new()));
-    tokens
-}
-
-/// Where the parser is: reading a key or a value (`in`/`notin` are plain words there), or
-/// an operator (`in`/`notin` are keywords).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Context {
-    Values,
-    Operator,
-}
-
-struct Parser {
-    tokens: Vec<(Token, String)>,
-    position: usize,
-}
-
-impl Parser {
-    fn peek(&self, context: Context) -> (Token, String) {
-        // The token list always ends with EndOfString, and we never move past it.
-        let (token, literal) = self.tokens[self.position.min(self.tokens.len() - 1)].clone();
-        let token = match token {
-            Token::In | Token::NotIn if context == Context::Values => Token::Identifier,
-            other => other,
-        };
-        (token, literal)
-    }
-
-    fn next(&mut self, context: Context) -> (Token, String) {
-        let item = self.peek(context);
-        if self.position < self.tokens.len() - 1 {
-            self.position += 1;
-        }
-        item
-    }
-
-    fn parse(mut self) -> Result<Vec<Requirement>, SelectorError> {
-        let mut requirements = Vec::new();
-        loop {
-            let (token, literal) = self.peek(Context::Values);
-            match token {
-                Token::Identifier | Token::Not => {
-                    let requirement = self.requirement().map_err(|e| {
-                        SelectorError::Syntax(format!("unable to parse requirement: {e}"))
-                    })?;
-                    requirements.push(requirement);
-                    let (token, literal) = self.next(Context::Values);
-                    match token {
-                        Token::EndOfString => return Ok(requirements),
-                        Token::Comma => {
-                            let (after, literal) = self.peek(Context::Values);
-                            if after != Token::Identifier && after != Token::Not {
-                                return Err(syntax(format!("found '{literal}', expected: identifier after ','")));
-                            }
-                        }
-                        _ => return Err(syntax(format!("found '{literal}', expected: ',' or 'end of string'"))),
-                    }
-                }
-                Token::EndOfString => return Ok(requirements),
-                _ => {
-                    return Err(syntax(format!("found '{literal}', expected: !, identifier, or 'end of string'")))
-                }
-            }
-        }
-    }
-
-    fn requirement(&mut self) -> Result<Requirement, SelectorError> {
-        let (mut token, mut key) = self.next(Context::Values);
-        let negated = token == Token::Not;
-        if negated {
-            (token, key) = self.next(Context::Values);
-        }
-        if token != Token::Identifier {
-            return Err(syntax(format!("found '{key}', expected: identifier")));
-        }
-        if let Err(detail) = check_key(&key) {
-            // Upstream validates the key here with no field path, which Go prints as "<nil>".
-            return Err(SelectorError::InvalidRequirement(invalid("<nil>", &format!("{key:?}"), &detail)));
-        }
-        let (after, _) = self.peek(Context::Values);
-        if negated || matches!(after, Token::EndOfString | Token::Comma) {
-            let operator = if negated { Operator::DoesNotExist } else { Operator::Exists };
-            return Requirement::new(&key, operator, Vec::new());
-        }
-        let (token, literal) = self.next(Context::Operator);
-        let operator = match token {
-            Token::Equals => Operator::Equals,
-            Token::DoubleEquals => Operator::DoubleEquals,
-            Token::NotEquals => Operator::NotEquals,
-            Token::In => Operator::In,
-            Token::NotIn => Operator::NotIn,
-            Token::Greater => Operator::Gt,
-            Token::Less => Operator::Lt,
-            _ => return Err(syntax(format!("found '{literal}', expected: in, notin, =, ==, !=, gt, lt"))),
-        };
-        let values = match operator {
-            Operator::In | Operator::NotIn => self.value_set()?,
-            _ => self.exact_value()?,
-        };
-        Requirement::new(&key, operator, values)
-    }
-
-    /// `( a, b, c )`. Empty entries are the empty value: `()` and `(a,)` both hold "".
-    fn value_set(&mut self) -> Result<Vec<String>, SelectorError> {
-        let (token, literal) = self.next(Context::Values);
-        if token != Token::OpenParen {
-            return Err(syntax(format!("found '{literal}' expected: '('")));
-        }
-        let mut values = Vec::new();
-        let mut expect_value = true;
-        loop {
-            let (token, literal) = self.next(Context::Values);
-            match token {
-                Token::Identifier if expect_value => {
-                    values.push(literal);
-                    expect_value = false;
-                }
-                Token::Comma => {
-                    if expect_value {
-                        values.push(String::new());
-                    }
-                    expect_value = true;
-                }
-                Token::CloseParen => {
-                    if expect_value {
-                        values.push(String::new());
-                    }
-                    return Ok(values);
-                }
-                _ if expect_value => return Err(syntax(format!("found '{literal}', expected: ',', or identifier"))),
-                _ => return Err(syntax(format!("found '{literal}', expected: ',' or ')'"))),
-            }
-        }
-    }
-
-    /// The value after `=`, `!=`, `>` or `<`; nothing at all means the empty value.
-    fn exact_value(&mut self) -> Result<Vec<String>, SelectorError> {
-        let (token, _) = self.peek(Context::Values);
-        if matches!(token, Token::EndOfString | Token::Comma) {
-            return Ok(vec![String::new()]);
-        }
-        match self.next(Context::Values) {
-            (Token::Identifier, literal) => Ok(vec![literal]),
-            (_, literal) => Err(syntax(format!("found '{literal}', expected: identifier"))),
-        }
-    }
-}
-
-fn syntax(message: String) -> SelectorError {
-    SelectorError::Syntax(message)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -645,16 +428,16 @@ pub fn check_value(value: &str) -> Result<(), String> {
 /// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
 fn is_qualified_name_part(name: &str) -> bool {
     let alnum = |c: char| c.is_ascii_alphanumeric();
-    name.starts_with(alnum)
-        && name.ends_with(alnum)
-        && name.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+    name.starts_with(alnum) && name.ends_with(alnum) && name.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
 }
 
 /// Dot-separated labels of `[a-z0-9]`, with inner `-`, as `example.com`.
 fn is_dns1123_subdomain(name: &str) -> bool {
     let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     name.split('.').all(|label| {
-        label.starts_with(lower_alnum) && label.ends_with(lower_alnum) && label.chars().all(|c| lower_alnum(c) || c == '-')
+        label.starts_with(lower_alnum)
+            && label.ends_with(lower_alnum)
+            && label.chars().all(|c| lower_alnum(c) || c == '-')
     })
 }
 
@@ -745,9 +528,15 @@ mod tests {
     #[test]
     fn invalid_keys_and_values_are_rejected_with_the_rule_they_break() {
         let error = Selector::parse("-x=a").map(|s| s.to_string()).unwrap_err().to_string();
-        assert!(error.starts_with("unable to parse requirement: <nil>: Invalid value: \"-x\": name part must consist"), "{error}");
+        assert!(
+            error.starts_with("unable to parse requirement: <nil>: Invalid value: \"-x\": name part must consist"),
+            "{error}"
+        );
         let error = Selector::parse("x=-a").map(|s| s.to_string()).unwrap_err().to_string();
-        assert!(error.starts_with("unable to parse requirement: values[0][x]: Invalid value: \"-a\": a valid label"), "{error}");
+        assert!(
+            error.starts_with("unable to parse requirement: values[0][x]: Invalid value: \"-a\": a valid label"),
+            "{error}"
+        );
         let error = Selector::parse("Example.com/x").map(|s| s.to_string()).unwrap_err().to_string();
         assert!(error.contains("prefix part a lowercase RFC 1123 subdomain"), "{error}");
         assert!(Selector::parse(&format!("x={}", "a".repeat(64))).is_err());
@@ -820,7 +609,10 @@ mod tests {
         );
         let empty_in = json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]});
         let error = Selector::from_label_selector_json(&empty_in).map(|s| s.to_string()).unwrap_err();
-        assert_eq!(error.to_string(), "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
+        assert_eq!(
+            error.to_string(),
+            "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"
+        );
         let not_string = json!({"matchLabels": {"a": 1}});
         assert!(matches!(Selector::from_label_selector_json(&not_string), Err(SelectorError::Malformed(_))));
     }
