@@ -227,10 +227,8 @@ pub fn apply(
     let mut merged = merge(live, applied, kind, &mut Vec::new());
 
     // 4. Remove what we dropped from the config, unless someone else owns it too.
-    let others: FieldSet = entries
-        .iter()
-        .filter(|e| !e.is(manager, "Apply"))
-        .fold(FieldSet::new(), |all, e| all.union(&e.fields));
+    let others: FieldSet =
+        entries.iter().filter(|e| !e.is(manager, "Apply")).fold(FieldSet::new(), |all, e| all.union(&e.fields));
     for path in previous.difference(&new_set).leaves() {
         if !others.contains_prefix(&path) && !is_key_field(&path) {
             fieldset::remove(&mut merged, &path);
@@ -292,6 +290,14 @@ pub fn record_update(old: &Value, new: &Value, manager: &str, kind: &str, now: &
     let mut new = new.clone();
     write_entries(&mut new, entries);
     new
+}
+
+/// The manager name of a write that gives no `?fieldManager=`: the product of its
+/// `User-Agent` (`kube-controller-manager/v1.33.0 (linux/amd64) ...` → `kube-controller-manager`),
+/// at most 128 characters, as upstream's `prefixFromUserAgent`.
+pub fn manager_from_user_agent(user_agent: &str) -> String {
+    let product = user_agent.split('/').next().unwrap_or_default();
+    product.chars().take(128).collect()
 }
 
 /// Whether writing `to` over `from` changes the field at `path`. A list item (`k:`/`v:`)
@@ -415,15 +421,16 @@ mod tests {
 
     #[test]
     fn a_second_apply_that_drops_a_field_removes_it_but_keeps_what_others_own() {
-        let first = apply(None, &deployment(2, json!({"app": "web", "tier": "front"})), "kubectl", false, "Deployment", T0)
-            .unwrap();
+        let first =
+            apply(None, &deployment(2, json!({"app": "web", "tier": "front"})), "kubectl", false, "Deployment", T0)
+                .unwrap();
         // Someone else adds a label of their own.
         let mut labelled = first.clone();
         labelled["metadata"]["labels"]["team"] = json!("blue");
         let labelled = record_update(&first, &labelled, "kubectl-label", "Deployment", T0);
 
-        let second = apply(Some(&labelled), &deployment(2, json!({"app": "web"})), "kubectl", false, "Deployment", T1)
-            .unwrap();
+        let second =
+            apply(Some(&labelled), &deployment(2, json!({"app": "web"})), "kubectl", false, "Deployment", T1).unwrap();
         assert_eq!(second.pointer("/metadata/labels"), Some(&json!({"app": "web", "team": "blue"})));
         let managers: Vec<String> = read_entries(&second).into_iter().map(|e| e.manager).collect();
         assert_eq!(managers, ["kubectl", "kubectl-label"]);
@@ -436,16 +443,19 @@ mod tests {
             json!([{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}]);
         let live = apply(None, &two, "kubectl", false, "Deployment", T0).unwrap();
         let after = apply(Some(&live), &deployment(1, json!({})), "kubectl", false, "Deployment", T1).unwrap();
-        assert_eq!(
-            after.pointer("/spec/template/spec/containers"),
-            Some(&json!([{"name": "web", "image": "nginx"}]))
-        );
+        assert_eq!(after.pointer("/spec/template/spec/containers"), Some(&json!([{"name": "web", "image": "nginx"}])));
     }
 
     #[test]
     fn changing_a_field_another_manager_owns_is_a_conflict_unless_forced() {
         // Created by client-side `kubectl apply`: an Update by kubectl-client-side-apply.
-        let created = record_update(&Value::Null, &deployment(2, json!({"app": "web"})), "kubectl-client-side-apply", "Deployment", T0);
+        let created = record_update(
+            &Value::Null,
+            &deployment(2, json!({"app": "web"})),
+            "kubectl-client-side-apply",
+            "Deployment",
+            T0,
+        );
         let config = deployment(3, json!({"app": "web"}));
 
         let err = apply(Some(&created), &config, "kubectl", false, "Deployment", T1).unwrap_err();
@@ -462,7 +472,11 @@ mod tests {
             entries.iter().filter(|e| e.fields.contains(&replicas)).map(|e| e.manager.as_str()).collect();
         assert_eq!(owners, ["kubectl"]);
         // Fields set to the same value are shared, not taken.
-        let app = [PathElement::Field("metadata".into()), PathElement::Field("labels".into()), PathElement::Field("app".into())];
+        let app = [
+            PathElement::Field("metadata".into()),
+            PathElement::Field("labels".into()),
+            PathElement::Field("app".into()),
+        ];
         assert_eq!(entries.iter().filter(|e| e.fields.contains(&app)).count(), 2);
     }
 
@@ -505,6 +519,22 @@ mod tests {
         // Re-applying the old value now conflicts with the controller.
         let err = apply(Some(&scaled), &deployment(2, json!({"app": "web"})), "kubectl", false, "Deployment", T1);
         assert!(matches!(err, Err(ApplyError::Conflicts(c)) if c[0].manager == "kube-controller-manager"));
+    }
+
+    #[test]
+    fn the_default_manager_is_the_product_of_the_user_agent() {
+        let cases = [
+            ("kubectl/v1.33.0 (linux/amd64) kubernetes/abcdef", "kubectl"),
+            (
+                "kube-controller-manager/v1.33.0 (linux/amd64) kubernetes/abcdef/system:serviceaccount",
+                "kube-controller-manager",
+            ),
+            ("curl", "curl"),
+            ("", ""),
+        ];
+        for (user_agent, want) in cases {
+            assert_eq!(manager_from_user_agent(user_agent), want, "{user_agent}");
+        }
     }
 
     #[test]

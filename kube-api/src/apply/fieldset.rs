@@ -279,7 +279,9 @@ fn walk_value<'a>(value: &'a Value, kind: &str, names: &mut Vec<&'a str>, prefix
                 for (item, element) in items.iter().zip(elements) {
                     prefix.push(element);
                     set.insert(prefix);
-                    if let (Value::Object(fields), Some(_)) = (item, strategy_for(kind, names).and_then(Strategy::merge_key)) {
+                    if let (Value::Object(fields), Some(_)) =
+                        (item, strategy_for(kind, names).and_then(Strategy::merge_key))
+                    {
                         walk_map(fields, kind, names, prefix, set);
                     }
                     prefix.pop();
