@@ -522,6 +522,21 @@ mod tests {
     }
 
     #[test]
+    fn finalizers_are_owned_value_by_value() {
+        let config = |finalizers: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": finalizers}});
+        let live = apply(None, &config(json!(["a", "b"])), "kubectl", false, "ConfigMap", T0).unwrap();
+        let mut added = live.clone();
+        added["metadata"]["finalizers"] = json!(["a", "b", "z"]);
+        let added = record_update(&live, &added, "some-controller", "ConfigMap", T0);
+        let after = apply(Some(&added), &config(json!(["b"])), "kubectl", false, "ConfigMap", T1).unwrap();
+        assert_eq!(after.pointer("/metadata/finalizers"), Some(&json!(["b", "z"])));
+        assert_eq!(
+            read_entries(&after)[1].fields.to_fields_v1(),
+            json!({"f:metadata": {"f:finalizers": {"v:\"z\"": {}}}})
+        );
+    }
+
+    #[test]
     fn the_default_manager_is_the_product_of_the_user_agent() {
         let cases = [
             ("kubectl/v1.33.0 (linux/amd64) kubernetes/abcdef", "kubectl"),

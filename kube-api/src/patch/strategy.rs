@@ -46,7 +46,11 @@ impl Strategy {
 use Strategy::*;
 
 /// Lists of every `ObjectMeta`: the object's own `metadata` and a pod template's.
-const OBJECT_META: &[(&str, Strategy)] = &[("ownerReferences", MergeByKey("uid")), ("finalizers", MergeSet)];
+#[rustfmt::skip]
+const OBJECT_META: &[(&str, Strategy)] = &[
+    ("ownerReferences", MergeByKey("uid")),
+    ("finalizers", MergeSet),
+];
 
 /// Fields of a `PodSpec`, relative to it.
 const POD_SPEC: &[(&str, Strategy)] = &[
