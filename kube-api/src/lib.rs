@@ -25,6 +25,7 @@
 //! apiserver unchanged, and an unknown field (a typo) is still detected, as upstream's
 //! `fieldValidation=Strict` requires.
 
+pub mod apply;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;

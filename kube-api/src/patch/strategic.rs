@@ -262,7 +262,9 @@ mod tests {
                 "Pod",
                 two.clone(),
                 json!({"spec": {"containers": [{"name": "log", "$patch": "delete"}]}}),
-                pod(json!([{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}, {"containerPort": 443}]}])),
+                pod(
+                    json!([{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}, {"containerPort": 443}]}]),
+                ),
             ),
             (
                 "ports are merged by containerPort",

@@ -46,6 +46,7 @@ impl Strategy {
 use Strategy::*;
 
 /// Lists of every `ObjectMeta`: the object's own `metadata` and a pod template's.
+#[rustfmt::skip]
 const OBJECT_META: &[(&str, Strategy)] = &[
     ("ownerReferences", MergeByKey("uid")),
     ("finalizers", MergeSet),

@@ -117,7 +117,8 @@ fn diff_list(
                     continue;
                 };
                 let before = find(original, id);
-                let mut sub = diff_map(before.as_ref().and_then(Value::as_object), want_map, &live, kind, &mut path.to_vec());
+                let mut sub =
+                    diff_map(before.as_ref().and_then(Value::as_object), want_map, &live, kind, &mut path.to_vec());
                 if !sub.is_empty() {
                     if strategy == Strategy::MergeByKeyRetainKeys(key) {
                         add_retain_keys(&mut sub, want_map);
@@ -231,7 +232,8 @@ mod tests {
     fn the_three_way_patch_is_minimal() {
         let original = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}, "spec": {"replicas": 2}});
         let modified = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"replicas": 2}});
-        let current = json!({"metadata": {"labels": {"app": "web", "tier": "front", "team": "blue"}}, "spec": {"replicas": 2}});
+        let current =
+            json!({"metadata": {"labels": {"app": "web", "tier": "front", "team": "blue"}}, "spec": {"replicas": 2}});
         let patch = create_strategic_merge_patch(&original, &modified, &current, "Deployment");
         assert_eq!(patch, json!({"metadata": {"labels": {"tier": null}}}));
         let unchanged = create_strategic_merge_patch(&modified, &modified, &modified, "Deployment");
