@@ -47,7 +47,10 @@ fn free_ports<const N: usize>() -> [u16; N] {
         .collect();
     let mut ports = [0u16; N];
     for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr().expect("local_addr of a bound listener").port();
+        *port = listener
+            .local_addr()
+            .expect("local_addr of a bound listener")
+            .port();
     }
     ports
 }
@@ -141,7 +144,10 @@ impl Etcd {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait().context("poll etcd")? {
                     self.child = None;
-                    bail!("etcd exited with {status}; see {}", self.log_path().display());
+                    bail!(
+                        "etcd exited with {status}; see {}",
+                        self.log_path().display()
+                    );
                 }
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.healthy() {

@@ -11,13 +11,24 @@ use super::etcd::EtcdBackend;
 use super::memory::MemoryBackend;
 use super::{Backend, EventType, StorageError, StorageEvent};
 
+/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=kube_apiserver=debug`).
+pub(crate) fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// A private etcd and a backend connected to it (keep the `Etcd` alive for the test).
 pub(crate) async fn etcd_backend() -> (testutil::Etcd, Arc<dyn Backend>) {
+    init_logs();
     let etcd = tokio::task::spawn_blocking(testutil::Etcd::start)
         .await
         .expect("etcd start task")
         .expect("start etcd");
-    let backend = EtcdBackend::connect(std::slice::from_ref(&etcd.endpoint)).await.expect("connect");
+    let backend = EtcdBackend::connect(std::slice::from_ref(&etcd.endpoint))
+        .await
+        .expect("connect");
     (etcd, Arc::new(backend))
 }
 
@@ -43,7 +54,9 @@ conformance!(
     watch_reports_progress_when_only_other_prefixes_change,
 );
 
-async fn next_event(stream: &mut futures::stream::BoxStream<'static, super::Result<StorageEvent>>) -> StorageEvent {
+async fn next_event(
+    stream: &mut futures::stream::BoxStream<'static, super::Result<StorageEvent>>,
+) -> StorageEvent {
     loop {
         let item = tokio::time::timeout(Duration::from_secs(10), stream.next())
             .await
@@ -58,39 +71,66 @@ async fn next_event(stream: &mut futures::stream::BoxStream<'static, super::Resu
 
 async fn create_get_and_update_with_a_stale_revision_conflicts(b: Arc<dyn Backend>) {
     let created = b.create("/t/a", b"1".to_vec()).await.unwrap();
-    assert_eq!(b.create("/t/a", b"x".to_vec()).await, Err(StorageError::AlreadyExists("/t/a".into())));
+    assert_eq!(
+        b.create("/t/a", b"x".to_vec()).await,
+        Err(StorageError::AlreadyExists("/t/a".into()))
+    );
     let kv = b.get("/t/a").await.unwrap().expect("created key");
-    assert_eq!((kv.value.as_slice(), kv.mod_revision, kv.create_revision), (&b"1"[..], created, created));
+    assert_eq!(
+        (kv.value.as_slice(), kv.mod_revision, kv.create_revision),
+        (&b"1"[..], created, created)
+    );
 
     let updated = b.update("/t/a", b"2".to_vec(), created).await.unwrap();
     assert!(updated > created);
     assert_eq!(
         b.update("/t/a", b"3".to_vec(), created).await,
-        Err(StorageError::Conflict { key: "/t/a".into(), expected: created, actual: updated })
+        Err(StorageError::Conflict {
+            key: "/t/a".into(),
+            expected: created,
+            actual: updated
+        })
     );
     let kv = b.get("/t/a").await.unwrap().expect("key");
-    assert_eq!((kv.value.as_slice(), kv.mod_revision, kv.create_revision), (&b"2"[..], updated, created));
-    assert_eq!(b.update("/t/none", b"x".to_vec(), 5).await, Err(StorageError::NotFound("/t/none".into())));
+    assert_eq!(
+        (kv.value.as_slice(), kv.mod_revision, kv.create_revision),
+        (&b"2"[..], updated, created)
+    );
+    assert_eq!(
+        b.update("/t/none", b"x".to_vec(), 5).await,
+        Err(StorageError::NotFound("/t/none".into()))
+    );
     assert_eq!(b.get("/t/none").await.unwrap(), None);
     assert_eq!(b.current_revision().await.unwrap(), updated);
 }
 
-async fn delete_with_a_stale_revision_conflicts_and_a_missing_key_is_not_found(b: Arc<dyn Backend>) {
+async fn delete_with_a_stale_revision_conflicts_and_a_missing_key_is_not_found(
+    b: Arc<dyn Backend>,
+) {
     let created = b.create("/t/a", b"1".to_vec()).await.unwrap();
     let updated = b.update("/t/a", b"2".to_vec(), created).await.unwrap();
     assert_eq!(
         b.delete("/t/a", created).await,
-        Err(StorageError::Conflict { key: "/t/a".into(), expected: created, actual: updated })
+        Err(StorageError::Conflict {
+            key: "/t/a".into(),
+            expected: created,
+            actual: updated
+        })
     );
     let deleted = b.delete("/t/a", updated).await.unwrap();
     assert!(deleted > updated);
     assert_eq!(b.get("/t/a").await.unwrap(), None);
-    assert_eq!(b.delete("/t/a", updated).await, Err(StorageError::NotFound("/t/a".into())));
+    assert_eq!(
+        b.delete("/t/a", updated).await,
+        Err(StorageError::NotFound("/t/a".into()))
+    );
 }
 
 async fn list_pages_with_limit_and_start_after_and_counts_the_remaining_keys(b: Arc<dyn Backend>) {
     for name in ["e", "a", "c", "b", "d"] {
-        b.create(&format!("/t/pods/{name}"), name.as_bytes().to_vec()).await.unwrap();
+        b.create(&format!("/t/pods/{name}"), name.as_bytes().to_vec())
+            .await
+            .unwrap();
     }
     // Neighbours that must not show up: a longer prefix sibling and a key before.
     b.create("/t/podsx/z", b"z".to_vec()).await.unwrap();
@@ -98,40 +138,70 @@ async fn list_pages_with_limit_and_start_after_and_counts_the_remaining_keys(b: 
 
     let all = b.list("/t/pods/", None, 0, 0).await.unwrap();
     let keys: Vec<&str> = all.items.iter().map(|kv| kv.key.as_str()).collect();
-    assert_eq!(keys, ["/t/pods/a", "/t/pods/b", "/t/pods/c", "/t/pods/d", "/t/pods/e"]);
+    assert_eq!(
+        keys,
+        [
+            "/t/pods/a",
+            "/t/pods/b",
+            "/t/pods/c",
+            "/t/pods/d",
+            "/t/pods/e"
+        ]
+    );
     assert_eq!((all.more, all.remaining), (false, 0));
     assert_eq!(all.revision, b.current_revision().await.unwrap());
 
     let page1 = b.list("/t/pods/", None, 2, 0).await.unwrap();
     assert_eq!(page1.items.len(), 2);
     assert_eq!((page1.more, page1.remaining), (true, 3));
-    let page2 = b.list("/t/pods/", Some("/t/pods/b"), 2, page1.revision).await.unwrap();
+    let page2 = b
+        .list("/t/pods/", Some("/t/pods/b"), 2, page1.revision)
+        .await
+        .unwrap();
     let keys: Vec<&str> = page2.items.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(keys, ["/t/pods/c", "/t/pods/d"]);
-    assert_eq!((page2.more, page2.remaining, page2.revision), (true, 1, page1.revision));
-    let page3 = b.list("/t/pods/", Some("/t/pods/d"), 2, page1.revision).await.unwrap();
+    assert_eq!(
+        (page2.more, page2.remaining, page2.revision),
+        (true, 1, page1.revision)
+    );
+    let page3 = b
+        .list("/t/pods/", Some("/t/pods/d"), 2, page1.revision)
+        .await
+        .unwrap();
     assert_eq!(page3.items.len(), 1);
     assert_eq!((page3.more, page3.remaining), (false, 0));
 }
 
-async fn list_at_an_old_revision_shows_the_old_state_and_at_a_compacted_revision_fails(b: Arc<dyn Backend>) {
+async fn list_at_an_old_revision_shows_the_old_state_and_at_a_compacted_revision_fails(
+    b: Arc<dyn Backend>,
+) {
     let first = b.create("/t/a", b"1".to_vec()).await.unwrap();
     let second = b.update("/t/a", b"2".to_vec(), first).await.unwrap();
     b.create("/t/b", b"b".to_vec()).await.unwrap();
 
     let old = b.list("/t/", None, 0, first).await.unwrap();
     assert_eq!(old.items.len(), 1, "only /t/a existed at {first}");
-    assert_eq!((old.items[0].value.as_slice(), old.revision), (&b"1"[..], first));
+    assert_eq!(
+        (old.items[0].value.as_slice(), old.revision),
+        (&b"1"[..], first)
+    );
 
     b.compact(second).await.unwrap();
     match b.list("/t/", None, 0, first).await {
-        Err(StorageError::Compacted { requested, compacted }) => {
+        Err(StorageError::Compacted {
+            requested,
+            compacted,
+        }) => {
             assert_eq!(requested, first);
             assert_eq!(compacted, second);
         }
         other => panic!("expected Compacted, got {other:?}"),
     }
-    assert_eq!(b.list("/t/", None, 0, 0).await.unwrap().items.len(), 2, "the latest revision is still readable");
+    assert_eq!(
+        b.list("/t/", None, 0, 0).await.unwrap().items.len(),
+        2,
+        "the latest revision is still readable"
+    );
 }
 
 async fn watch_delivers_added_modified_and_deleted_with_previous_values(b: Arc<dyn Backend>) {
@@ -152,7 +222,12 @@ async fn watch_delivers_added_modified_and_deleted_with_previous_values(b: Arc<d
         let event = next_event(&mut watch).await;
         assert_eq!(event.key, "/t/pods/a");
         assert_eq!(
-            (event.type_, event.value.as_slice(), event.prev_value.as_deref(), event.revision),
+            (
+                event.type_,
+                event.value.as_slice(),
+                event.prev_value.as_deref(),
+                event.revision
+            ),
             (type_, value, prev, revision)
         );
     }
@@ -172,7 +247,10 @@ async fn watch_from_a_compacted_revision_is_compacted(b: Arc<dyn Backend>) {
             .expect("an item")
             .expect_err("an error, not an event"),
     };
-    assert!(matches!(error, StorageError::Compacted { compacted, .. } if compacted == second), "{error:?}");
+    assert!(
+        matches!(error, StorageError::Compacted { compacted, .. } if compacted == second),
+        "{error:?}"
+    );
 }
 
 async fn watch_reports_progress_when_only_other_prefixes_change(b: Arc<dyn Backend>) {
@@ -186,7 +264,11 @@ async fn watch_reports_progress_when_only_other_prefixes_change(b: Arc<dyn Backe
             .expect("progress within 10 s")
             .expect("stream goes on")
             .expect("no error");
-        assert_eq!(event.type_, EventType::Progress, "nothing changed under the prefix");
+        assert_eq!(
+            event.type_,
+            EventType::Progress,
+            "nothing changed under the prefix"
+        );
         if event.revision >= elsewhere {
             return;
         }
@@ -216,11 +298,19 @@ mod etcd_only {
         })
         .await
         .expect("the watch notices within 15 s");
-        assert!(matches!(ended, Some(StorageError::Unavailable(_))), "{ended:?}");
+        assert!(
+            matches!(ended, Some(StorageError::Unavailable(_))),
+            "{ended:?}"
+        );
 
         tokio::task::block_in_place(|| etcd.restart()).unwrap();
-        let kv = b.get("/t/a").await.expect("the same client works after the restart");
+        let kv = b
+            .get("/t/a")
+            .await
+            .expect("the same client works after the restart");
         assert_eq!(kv.map(|kv| kv.value), Some(b"1".to_vec()));
-        b.update("/t/a", b"2".to_vec(), created).await.expect("writes work too");
+        b.update("/t/a", b"2".to_vec(), created)
+            .await
+            .expect("writes work too");
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare, CompareOp, CompactionOptions, ConnectOptions, GetOptions, Txn, TxnOp,
+    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp,
     TxnOpResponse, TxnResponse, WatchOptions, WatchResponse, WatchStream,
 };
 use futures::stream::{self, BoxStream, StreamExt};
@@ -60,7 +60,9 @@ impl EtcdBackend {
         let options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT);
-        let client = Client::connect(endpoints, Some(options)).await.map_err(unavailable)?;
+        let client = Client::connect(endpoints, Some(options))
+            .await
+            .map_err(unavailable)?;
         tracing::info!(?endpoints, "connected to etcd");
         Ok(EtcdBackend { client })
     }
@@ -77,7 +79,11 @@ impl EtcdBackend {
             _ => None,
         });
         match actual.flatten() {
-            Some(actual) => StorageError::Conflict { key: key.to_string(), expected, actual },
+            Some(actual) => StorageError::Conflict {
+                key: key.to_string(),
+                expected,
+                actual,
+            },
             None => StorageError::NotFound(key.to_string()),
         }
     }
@@ -101,7 +107,10 @@ impl EtcdBackend {
             }
             None
         };
-        tokio::time::timeout(Duration::from_secs(1), probe).await.ok().flatten()
+        tokio::time::timeout(Duration::from_secs(1), probe)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -113,7 +122,13 @@ impl Backend for EtcdBackend {
         Ok(resp.kvs().first().map(key_value))
     }
 
-    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: i64, revision: i64) -> Result<ListResult> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i64,
+        revision: i64,
+    ) -> Result<ListResult> {
         let start = match start_after {
             Some(after) => format!("{after}\0").into_bytes(),
             None => prefix.as_bytes().to_vec(),
@@ -126,17 +141,28 @@ impl Backend for EtcdBackend {
         let resp = match with_deadline(kv.get(start, Some(options))).await {
             Err(StorageError::Compacted { .. }) => {
                 let compacted = self.compact_revision().await.unwrap_or(0);
-                return Err(StorageError::Compacted { requested: revision, compacted });
+                return Err(StorageError::Compacted {
+                    requested: revision,
+                    compacted,
+                });
             }
             other => other?,
         };
         let items: Vec<KeyValue> = resp.kvs().iter().map(key_value).collect();
         let header_revision = resp.header().map(|h| h.revision()).unwrap_or(0);
         // `count` is the number of keys in the whole range, this page included.
-        let remaining = if resp.more() { resp.count() - items.len() as i64 } else { 0 };
+        let remaining = if resp.more() {
+            resp.count() - items.len() as i64
+        } else {
+            0
+        };
         Ok(ListResult {
             items,
-            revision: if revision > 0 { revision } else { header_revision },
+            revision: if revision > 0 {
+                revision
+            } else {
+                header_revision
+            },
             more: resp.more(),
             remaining,
         })
@@ -155,7 +181,11 @@ impl Backend for EtcdBackend {
 
     async fn update(&self, key: &str, value: Vec<u8>, expected_revision: i64) -> Result<i64> {
         let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, expected_revision)])
+            .when([Compare::mod_revision(
+                key,
+                CompareOp::Equal,
+                expected_revision,
+            )])
             .and_then([TxnOp::put(key, value, None)])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.txn(txn).await?;
@@ -167,7 +197,11 @@ impl Backend for EtcdBackend {
 
     async fn delete(&self, key: &str, expected_revision: i64) -> Result<i64> {
         let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, expected_revision)])
+            .when([Compare::mod_revision(
+                key,
+                CompareOp::Equal,
+                expected_revision,
+            )])
             .and_then([TxnOp::delete(key, None)])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.txn(txn).await?;
@@ -177,7 +211,11 @@ impl Backend for EtcdBackend {
         Ok(header_revision(&resp))
     }
 
-    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<BoxStream<'static, Result<StorageEvent>>> {
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+    ) -> Result<BoxStream<'static, Result<StorageEvent>>> {
         let options = WatchOptions::new()
             .with_range(prefix_end(prefix.as_bytes()))
             .with_start_revision(after_revision + 1)
@@ -185,7 +223,11 @@ impl Backend for EtcdBackend {
         let mut client = self.client.watch_client();
         let stream = with_deadline(client.watch(prefix, Some(options))).await?;
         tracing::debug!(prefix, after_revision, "etcd watch opened");
-        let state = WatchState { stream: Some(stream), pending: Vec::new().into_iter(), requested: after_revision + 1 };
+        let state = WatchState {
+            stream: Some(stream),
+            pending: Vec::new().into_iter(),
+            requested: after_revision + 1,
+        };
         Ok(stream::unfold(state, next_watch_event).boxed())
     }
 
@@ -234,14 +276,30 @@ async fn next_watch_event(mut state: WatchState) -> Option<(Result<StorageEvent>
                 continue;
             }
         };
-        let end = |state: WatchState, err| Some((Err(err), WatchState { stream: None, ..state }));
+        let end = |state: WatchState, err| {
+            Some((
+                Err(err),
+                WatchState {
+                    stream: None,
+                    ..state
+                },
+            ))
+        };
         let resp = match message {
             Ok(Some(resp)) => resp,
-            Ok(None) => return end(state, StorageError::Unavailable("etcd closed the watch stream".into())),
+            Ok(None) => {
+                return end(
+                    state,
+                    StorageError::Unavailable("etcd closed the watch stream".into()),
+                )
+            }
             Err(e) => return end(state, map_error(e)),
         };
         if resp.compact_revision() > 0 {
-            let err = StorageError::Compacted { requested: state.requested, compacted: resp.compact_revision() };
+            let err = StorageError::Compacted {
+                requested: state.requested,
+                compacted: resp.compact_revision(),
+            };
             return end(state, err);
         }
         if resp.canceled() {
@@ -276,7 +334,11 @@ fn translate(resp: &WatchResponse) -> Vec<StorageEvent> {
             let revision = kv.mod_revision();
             Some(match event.event_type() {
                 etcd_client::EventType::Put => StorageEvent {
-                    type_: if kv.create_revision() == kv.mod_revision() { EventType::Added } else { EventType::Modified },
+                    type_: if kv.create_revision() == kv.mod_revision() {
+                        EventType::Added
+                    } else {
+                        EventType::Modified
+                    },
                     key,
                     value: kv.value().to_vec(),
                     prev_value,
@@ -320,10 +382,14 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
-async fn with_deadline<T>(call: impl std::future::Future<Output = Result<T, etcd_client::Error>>) -> Result<T> {
+async fn with_deadline<T>(
+    call: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T> {
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
         Ok(result) => result.map_err(map_error),
-        Err(_) => Err(StorageError::Unavailable(format!("etcd did not answer within {REQUEST_TIMEOUT:?}"))),
+        Err(_) => Err(StorageError::Unavailable(format!(
+            "etcd did not answer within {REQUEST_TIMEOUT:?}"
+        ))),
     }
 }
 
@@ -332,7 +398,10 @@ async fn with_deadline<T>(call: impl std::future::Future<Output = Result<T, etcd
 fn map_error(err: etcd_client::Error) -> StorageError {
     if let etcd_client::Error::GRpcStatus(status) = &err {
         if status.message().contains(COMPACTED_MESSAGE) {
-            return StorageError::Compacted { requested: 0, compacted: 0 };
+            return StorageError::Compacted {
+                requested: 0,
+                compacted: 0,
+            };
         }
     }
     unavailable(err)

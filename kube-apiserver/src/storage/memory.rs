@@ -50,7 +50,11 @@ impl Change {
         let prev_value = self.before.as_ref().map(|kv| kv.value.clone());
         match &self.after {
             Some(kv) => StorageEvent {
-                type_: if self.before.is_some() { EventType::Modified } else { EventType::Added },
+                type_: if self.before.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                },
                 key: self.key.clone(),
                 value: kv.value.clone(),
                 prev_value,
@@ -78,7 +82,12 @@ impl MemoryBackend {
     pub fn new() -> MemoryBackend {
         let (changes, _) = broadcast::channel(WATCH_BUFFER);
         MemoryBackend {
-            inner: Mutex::new(Inner { revision: 1, compacted: 0, keys: BTreeMap::new(), log: VecDeque::new() }),
+            inner: Mutex::new(Inner {
+                revision: 1,
+                compacted: 0,
+                keys: BTreeMap::new(),
+                log: VecDeque::new(),
+            }),
             changes,
         }
     }
@@ -86,7 +95,9 @@ impl MemoryBackend {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters to a test store; keep serving.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies one change under the lock and tells the watchers.
@@ -104,7 +115,12 @@ impl MemoryBackend {
             Some(kv) => inner.keys.insert(key.to_string(), kv.clone()),
             None => inner.keys.remove(key),
         };
-        let change = Arc::new(Change { key: key.to_string(), revision, before, after });
+        let change = Arc::new(Change {
+            key: key.to_string(),
+            revision,
+            before,
+            after,
+        });
         inner.log.push_back(change.clone());
         // No receivers is fine.
         let _ = self.changes.send(change);
@@ -114,9 +130,11 @@ impl MemoryBackend {
     fn check_revision(inner: &Inner, key: &str, expected: i64) -> Result<()> {
         match inner.keys.get(key) {
             None => Err(StorageError::NotFound(key.to_string())),
-            Some(kv) if kv.mod_revision != expected => {
-                Err(StorageError::Conflict { key: key.to_string(), expected, actual: kv.mod_revision })
-            }
+            Some(kv) if kv.mod_revision != expected => Err(StorageError::Conflict {
+                key: key.to_string(),
+                expected,
+                actual: kv.mod_revision,
+            }),
             Some(_) => Ok(()),
         }
     }
@@ -128,17 +146,33 @@ impl Backend for MemoryBackend {
         Ok(self.lock().keys.get(key).cloned())
     }
 
-    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: i64, revision: i64) -> Result<ListResult> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: i64,
+        revision: i64,
+    ) -> Result<ListResult> {
         let inner = self.lock();
         if revision > inner.revision {
-            return Err(StorageError::Unavailable(format!("revision {revision} is in the future")));
+            return Err(StorageError::Unavailable(format!(
+                "revision {revision} is in the future"
+            )));
         }
         if revision > 0 && revision < inner.compacted {
-            return Err(StorageError::Compacted { requested: revision, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: revision,
+                compacted: inner.compacted,
+            });
         }
-        let in_range = |key: &str| key.starts_with(prefix) && start_after.is_none_or(|after| key > after);
-        let mut keys: BTreeMap<&str, &KeyValue> =
-            inner.keys.iter().filter(|(k, _)| in_range(k)).map(|(k, v)| (k.as_str(), v)).collect();
+        let in_range =
+            |key: &str| key.starts_with(prefix) && start_after.is_none_or(|after| key > after);
+        let mut keys: BTreeMap<&str, &KeyValue> = inner
+            .keys
+            .iter()
+            .filter(|(k, _)| in_range(k))
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
         if revision > 0 {
             // Undo the changes made after `revision`, newest first.
             for change in inner.log.iter().rev().take_while(|c| c.revision > revision) {
@@ -152,13 +186,21 @@ impl Backend for MemoryBackend {
             }
         }
         let total = keys.len() as i64;
-        let take = if limit > 0 { limit as usize } else { usize::MAX };
+        let take = if limit > 0 {
+            limit as usize
+        } else {
+            usize::MAX
+        };
         let items: Vec<KeyValue> = keys.into_values().take(take).cloned().collect();
         let more = (items.len() as i64) < total;
         Ok(ListResult {
             remaining: if more { total - items.len() as i64 } else { 0 },
             items,
-            revision: if revision > 0 { revision } else { inner.revision },
+            revision: if revision > 0 {
+                revision
+            } else {
+                inner.revision
+            },
             more,
         })
     }
@@ -183,10 +225,17 @@ impl Backend for MemoryBackend {
         Ok(self.write(&mut inner, key, None))
     }
 
-    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<BoxStream<'static, Result<StorageEvent>>> {
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+    ) -> Result<BoxStream<'static, Result<StorageEvent>>> {
         let inner = self.lock();
         if after_revision < inner.compacted {
-            return Err(StorageError::Compacted { requested: after_revision + 1, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: after_revision + 1,
+                compacted: inner.compacted,
+            });
         }
         let prefix = prefix.to_string();
         let replay: Vec<Result<StorageEvent>> = inner
@@ -205,7 +254,9 @@ impl Backend for MemoryBackend {
                 loop {
                     match rx.recv().await {
                         Ok(change) if change.revision <= after_revision => continue,
-                        Ok(change) if change.key.starts_with(&prefix) => return Some((Ok(change.event()), Some(rx))),
+                        Ok(change) if change.key.starts_with(&prefix) => {
+                            return Some((Ok(change.event()), Some(rx)))
+                        }
                         // A change elsewhere in the store: the watcher is up to date until then.
                         Ok(change) => {
                             let progress = StorageEvent {
@@ -218,11 +269,16 @@ impl Backend for MemoryBackend {
                             return Some((Ok(progress), Some(rx)));
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
-                            let err = StorageError::Unavailable(format!("watcher fell {n} changes behind"));
+                            let err = StorageError::Unavailable(format!(
+                                "watcher fell {n} changes behind"
+                            ));
                             return Some((Err(err), None));
                         }
                         Err(broadcast::error::RecvError::Closed) => {
-                            return Some((Err(StorageError::Unavailable("store closed".into())), None));
+                            return Some((
+                                Err(StorageError::Unavailable("store closed".into())),
+                                None,
+                            ));
                         }
                     }
                 }
@@ -238,10 +294,15 @@ impl Backend for MemoryBackend {
     async fn compact(&self, revision: i64) -> Result<()> {
         let mut inner = self.lock();
         if revision > inner.revision {
-            return Err(StorageError::Unavailable(format!("revision {revision} is in the future")));
+            return Err(StorageError::Unavailable(format!(
+                "revision {revision} is in the future"
+            )));
         }
         if revision <= inner.compacted {
-            return Err(StorageError::Compacted { requested: revision, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: revision,
+                compacted: inner.compacted,
+            });
         }
         while inner.log.front().is_some_and(|c| c.revision <= revision) {
             inner.log.pop_front();

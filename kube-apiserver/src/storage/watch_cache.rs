@@ -158,10 +158,16 @@ impl WatchCache {
 
     /// Waits until the cache has seen `revision` (for a consistent read from the cache:
     /// ask the backend for its current revision, then wait for it here).
-    pub async fn wait_for_revision(&self, revision: i64, timeout: Duration) -> Result<(), NotFresh> {
+    pub async fn wait_for_revision(
+        &self,
+        revision: i64,
+        timeout: Duration,
+    ) -> Result<(), NotFresh> {
         let mut rx = self.shared.progress.subscribe();
         let caught_up = tokio::time::timeout(timeout, async {
-            rx.wait_for(|p| p.ready && p.revision >= revision).await.is_ok()
+            rx.wait_for(|p| p.ready && p.revision >= revision)
+                .await
+                .is_ok()
         })
         .await;
         match caught_up {
@@ -178,7 +184,11 @@ impl WatchCache {
     /// All current objects, sorted by key, and the revision they are consistent at.
     pub fn snapshot(&self) -> (Vec<(String, Arc<Value>)>, i64) {
         let state = self.shared.lock();
-        let objects = state.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let objects = state
+            .objects
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         (objects, state.revision)
     }
 
@@ -194,16 +204,28 @@ impl WatchCache {
         let (replay, after) = if after_revision == 0 {
             (Vec::new(), state.revision)
         } else if after_revision < state.oldest {
-            return Err(TooOld { requested: after_revision, oldest: state.oldest });
+            return Err(TooOld {
+                requested: after_revision,
+                oldest: state.oldest,
+            });
         } else {
-            let start = state.events.partition_point(|e| e.revision <= after_revision);
-            (state.events.range(start..).cloned().collect(), after_revision)
+            let start = state
+                .events
+                .partition_point(|e| e.revision <= after_revision);
+            (
+                state.events.range(start..).cloned().collect(),
+                after_revision,
+            )
         };
         // Subscribed under the lock that also guards dispatch: the first live event is the
         // one after the replay.
         let live = state.sender.subscribe();
         tracing::debug!(prefix = %self.shared.prefix, after_revision, replay = replay.len(), "new watcher");
-        Ok(CacheWatcher { replay: replay.into_iter(), live: Some(live), after })
+        Ok(CacheWatcher {
+            replay: replay.into_iter(),
+            live: Some(live),
+            after,
+        })
     }
 
     /// How many watchers are attached (for metrics).
@@ -268,7 +290,9 @@ impl CacheWatcher {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn publish_progress(&self, revision: i64) {
@@ -286,7 +310,9 @@ impl Shared {
         let (mut items, mut more) = (first.items, first.more);
         while more {
             let last = items.last().map(|kv| kv.key.clone());
-            let page = backend.list(&self.prefix, last.as_deref(), LIST_PAGE, revision).await?;
+            let page = backend
+                .list(&self.prefix, last.as_deref(), LIST_PAGE, revision)
+                .await?;
             more = page.more;
             items.extend(page.items);
         }
@@ -314,6 +340,15 @@ impl Shared {
     /// Applies one backend event: update the objects, append to the window, tell watchers.
     fn apply(&self, event: StorageEvent) {
         let mut state = self.lock();
+        if event.type_ == EventType::Progress {
+            // Nothing changed under the prefix up to `event.revision`.
+            if event.revision > state.revision {
+                state.revision = event.revision;
+                drop(state);
+                self.publish_progress(event.revision);
+            }
+            return;
+        }
         if event.revision <= state.revision {
             // Cannot happen with a correct backend; never deliver anything twice.
             tracing::warn!(prefix = %self.prefix, revision = event.revision, seen = state.revision, "ignoring an old event");
@@ -337,18 +372,34 @@ impl Shared {
         self.publish_progress(revision);
     }
 
-    /// Updates `objects` and builds the event; `None` for progress notifications and for
-    /// values that cannot be decoded (logged and skipped).
+    /// Updates `objects` and builds the event; `None` for values that cannot be decoded
+    /// (logged and skipped).
     fn to_cache_event(&self, state: &mut State, event: StorageEvent) -> Option<CacheEvent> {
-        let StorageEvent { type_, key, value, revision, .. } = event;
+        let StorageEvent {
+            type_,
+            key,
+            value,
+            revision,
+            ..
+        } = event;
         match type_ {
-            EventType::Progress => None,
+            EventType::Progress => None, // handled in `apply`
             EventType::Added | EventType::Modified => {
                 let object = Arc::new(decode(&key, &value, revision)?);
                 let prev_object = state.objects.insert(key.clone(), object.clone());
                 // Named after what the cache saw: a key it did not hold is ADDED to it.
-                let type_ = if prev_object.is_some() { EventType::Modified } else { EventType::Added };
-                Some(CacheEvent { type_, key, object, prev_object, revision })
+                let type_ = if prev_object.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                Some(CacheEvent {
+                    type_,
+                    key,
+                    object,
+                    prev_object,
+                    revision,
+                })
             }
             EventType::Deleted => {
                 let prev_object = state.objects.remove(&key);
@@ -357,7 +408,13 @@ impl Shared {
                     None => decode(&key, &value, revision)?,
                 };
                 set_resource_version(&mut last, revision);
-                Some(CacheEvent { type_, key, object: Arc::new(last), prev_object, revision })
+                Some(CacheEvent {
+                    type_,
+                    key,
+                    object: Arc::new(last),
+                    prev_object,
+                    revision,
+                })
             }
         }
     }
@@ -449,10 +506,14 @@ impl Backoff {
 
     /// Sleeps for the next delay; false if cancelled meanwhile.
     async fn wait(&mut self, cancel: &CancellationToken) -> bool {
-        let base = BACKOFF_MIN.saturating_mul(1 << self.attempt.min(6)).min(BACKOFF_MAX);
+        let base = BACKOFF_MIN
+            .saturating_mul(1 << self.attempt.min(6))
+            .min(BACKOFF_MAX);
         self.attempt += 1;
         // Jitter: somewhere in [base/2, base), so that many caches do not retry in step.
-        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
         let delay = base / 2 + base.mul_f64((random % 1000) as f64 / 2000.0);
         tokio::select! {
             _ = cancel.cancelled() => false,
@@ -465,12 +526,16 @@ impl Backoff {
 /// if it is not a JSON object.
 fn decode(key: &str, value: &[u8], revision: i64) -> Option<Value> {
     match serde_json::from_slice::<Value>(value) {
-        Ok(mut object @ Value::Object(_)) => {
-            set_resource_version(&mut object, revision).then_some(object).or_else(|| {
-                tracing::warn!(key, revision, "stored object has a non-object metadata; skipped");
+        Ok(mut object @ Value::Object(_)) => set_resource_version(&mut object, revision)
+            .then_some(object)
+            .or_else(|| {
+                tracing::warn!(
+                    key,
+                    revision,
+                    "stored object has a non-object metadata; skipped"
+                );
                 None
-            })
-        }
+            }),
         Ok(_) => {
             tracing::warn!(key, revision, "stored value is not a JSON object; skipped");
             None
@@ -484,11 +549,18 @@ fn decode(key: &str, value: &[u8], revision: i64) -> Option<Value> {
 
 /// Sets `metadata.resourceVersion`; false if the value or its metadata is not an object.
 fn set_resource_version(object: &mut Value, revision: i64) -> bool {
-    let Some(map) = object.as_object_mut() else { return false };
-    let metadata = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let Some(map) = object.as_object_mut() else {
+        return false;
+    };
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     match metadata.as_object_mut() {
         Some(metadata) => {
-            metadata.insert("resourceVersion".into(), Value::String(revision.to_string()));
+            metadata.insert(
+                "resourceVersion".into(),
+                Value::String(revision.to_string()),
+            );
             true
         }
         None => false,
