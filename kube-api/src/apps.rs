@@ -9,7 +9,8 @@ use serde_with::skip_serializing_none;
 use crate::core::pod_rules::{default_pod_spec, validate_template_for_selector};
 use crate::core::{Condition, IntOrString, LabelSelector, PodTemplateSpec};
 use crate::meta::{ObjectMeta, Time};
-use crate::validation::{is_qualified_name, validate_labels, validate_nonnegative, validate_object_meta, FieldError, NameRule};
+use crate::core::validate_label_selector;
+use crate::validation::{validate_nonnegative, validate_object_meta, FieldError, NameRule};
 use crate::Object;
 
 // ---------------------------------------------------------------------------------------
@@ -203,29 +204,6 @@ fn validate_selector_and_template(selector: Option<&LabelSelector>, template: &P
             let matches = sel.matches(&template.metadata.labels);
             errs.extend(validate_template_for_selector(template, matches, sel.is_empty(), "spec.template"));
         }
-    }
-    errs
-}
-
-/// Upstream's `ValidateLabelSelector`: valid keys and values, known operators, and
-/// `values` present exactly for `In`/`NotIn`.
-pub fn validate_label_selector(sel: &LabelSelector, path: &str) -> Vec<FieldError> {
-    let mut errs = validate_labels(&sel.match_labels, &format!("{path}.matchLabels"));
-    for (i, r) in sel.match_expressions.iter().enumerate() {
-        let p = format!("{path}.matchExpressions[{i}]");
-        match r.operator.as_str() {
-            "In" | "NotIn" if r.values.is_empty() => errs.push(FieldError::required_detail(
-                &format!("{p}.values"),
-                "must be specified when `operator` is 'In' or 'NotIn'",
-            )),
-            "Exists" | "DoesNotExist" if !r.values.is_empty() => errs.push(FieldError::forbidden(
-                &format!("{p}.values"),
-                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-            )),
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => errs.push(FieldError::invalid(&format!("{p}.operator"), other, "not a valid selector operator")),
-        }
-        errs.extend(is_qualified_name(&r.key).iter().map(|m| FieldError::invalid(&format!("{p}.key"), &r.key, m)));
     }
     errs
 }

@@ -195,6 +195,29 @@ impl LabelSelector {
     }
 }
 
+/// Upstream's `ValidateLabelSelector`: valid keys and values, known operators, and
+/// `values` present exactly for `In`/`NotIn`.
+pub fn validate_label_selector(sel: &LabelSelector, path: &str) -> Vec<crate::validation::FieldError> {
+    let mut errs = crate::validation::validate_labels(&sel.match_labels, &format!("{path}.matchLabels"));
+    for (i, r) in sel.match_expressions.iter().enumerate() {
+        let p = format!("{path}.matchExpressions[{i}]");
+        match r.operator.as_str() {
+            "In" | "NotIn" if r.values.is_empty() => errs.push(crate::validation::FieldError::required_detail(
+                &format!("{p}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if !r.values.is_empty() => errs.push(crate::validation::FieldError::forbidden(
+                &format!("{p}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errs.push(crate::validation::FieldError::invalid(&format!("{p}.operator"), other, "not a valid selector operator")),
+        }
+        errs.extend(crate::validation::is_qualified_name(&r.key).iter().map(|m| crate::validation::FieldError::invalid(&format!("{p}.key"), &r.key, m)));
+    }
+    errs
+}
+
 /// A reference to any object (events' `involvedObject`, endpoints' `targetRef`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
