@@ -474,3 +474,249 @@ pub fn validate_template_for_selector(
     }
     errs
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::object::decode_typed;
+
+    /// Seed 000's nginx pod: two containers sharing an emptyDir.
+    fn nginx_pod() -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "nginx"},
+            "spec": {
+                "nodeName": "node-1",
+                "containers": [
+                    {
+                        "name": "nginx",
+                        "image": "nginx",
+                        "ports": [{"containerPort": 80}],
+                        "volumeMounts": [{"mountPath": "/var/log/nginx", "name": "nginx-logs"}]
+                    },
+                    {
+                        "name": "log-truncator",
+                        "image": "busybox",
+                        "command": ["/bin/sh"],
+                        "args": ["-c", "while true; do cat /dev/null > /logdir/access.log; sleep 10; done"],
+                        "volumeMounts": [{"mountPath": "/logdir", "name": "nginx-logs"}]
+                    }
+                ],
+                "volumes": [{"name": "nginx-logs", "emptyDir": {}}]
+            }
+        })
+    }
+
+    fn pod_from(v: Value) -> Pod {
+        let (pod, unknown) = decode_typed::<Pod>(v).expect("decodes");
+        assert!(unknown.is_empty(), "unknown fields: {unknown:?}");
+        pod
+    }
+
+    #[test]
+    fn seed_nginx_pod_round_trips_with_only_upstreams_empty_structs_added() {
+        let input = nginx_pod();
+        let out = serde_json::to_value(pod_from(input.clone())).unwrap();
+        // Upstream, too, writes Go's non-pointer structs: `resources: {}` and `status: {}`.
+        let mut expected = input;
+        expected["status"] = json!({});
+        for c in expected["spec"]["containers"].as_array_mut().unwrap() {
+            c["resources"] = json!({});
+        }
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_typo_is_reported_with_its_path() {
+        let mut v = nginx_pod();
+        v["spec"]["containers"][0]["imagee"] = json!("nginx");
+        v["spec"]["volumes"][0]["emptyDir"]["medum"] = json!("Memory");
+        let (_, unknown) = decode_typed::<Pod>(v).unwrap();
+        assert_eq!(unknown, vec!["spec.containers[0].imagee", "spec.volumes[0].emptyDir.medum"]);
+    }
+
+    #[test]
+    fn every_upstream_field_decodes_without_being_unknown() {
+        let v: Value = serde_json::from_str(r#"{
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "full", "namespace": "default"},
+            "spec": {
+                "volumes": [{"name": "v", "projected": {"sources": []}}, {"name": "h", "hostPath": {"path": "/x", "type": "Directory"}}],
+                "initContainers": [{"name": "init", "image": "busybox", "restartPolicy": "Always"}],
+                "containers": [{
+                    "name": "c", "image": "nginx:1.25", "command": ["a"], "args": ["b"], "workingDir": "/",
+                    "ports": [{"name": "http", "containerPort": 80, "hostPort": 8080, "hostIP": "0.0.0.0", "protocol": "TCP"}],
+                    "envFrom": [{"prefix": "P_", "configMapRef": {"name": "cm"}, "secretRef": {"name": "s", "optional": true}}],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                            {"name": "C", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": 1}}},
+                            {"name": "D", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}},
+                            {"name": "E", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": false}}}],
+                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": 1}, "claims": []},
+                    "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
+                    "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true, "subPath": "x", "mountPropagation": "None", "recursiveReadOnly": "Disabled", "subPathExpr": "$(A)"}],
+                    "volumeDevices": [],
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http", "host": "h", "scheme": "HTTPS", "httpHeaders": [{"name": "X", "value": "y"}]},
+                                      "initialDelaySeconds": 1, "timeoutSeconds": 2, "periodSeconds": 3, "successThreshold": 1, "failureThreshold": 5, "terminationGracePeriodSeconds": 10},
+                    "readinessProbe": {"tcpSocket": {"port": 80, "host": "h"}},
+                    "startupProbe": {"exec": {"command": ["true"]}, "grpc": {"port": 9000}},
+                    "lifecycle": {"postStart": {"exec": {"command": ["x"]}}, "preStop": {"sleep": {"seconds": 5}}, "stopSignal": "SIGTERM"},
+                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent",
+                    "securityContext": {"privileged": false}, "stdin": false, "stdinOnce": false, "tty": false
+                }],
+                "ephemeralContainers": [], "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "activeDeadlineSeconds": 100,
+                "dnsPolicy": "ClusterFirst", "nodeSelector": {"disk": "ssd"}, "serviceAccountName": "default", "serviceAccount": "default",
+                "automountServiceAccountToken": true, "nodeName": "n", "hostNetwork": false, "hostPID": false, "hostIPC": false,
+                "shareProcessNamespace": false, "securityContext": {}, "imagePullSecrets": [{"name": "reg"}], "hostname": "h", "subdomain": "s",
+                "affinity": {"nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}], "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]},
+                    "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "preference": {"matchExpressions": [{"key": "k", "operator": "Exists"}]}}]},
+                    "podAffinity": {}, "podAntiAffinity": {}},
+                "schedulerName": "default-scheduler",
+                "tolerations": [{"key": "k", "operator": "Equal", "value": "v", "effect": "NoExecute", "tolerationSeconds": 5}],
+                "hostAliases": [], "priorityClassName": "", "priority": 0,
+                "dnsConfig": {"nameservers": ["1.1.1.1"], "searches": ["a"], "options": [{"name": "ndots", "value": "2"}]},
+                "readinessGates": [{"conditionType": "x"}], "runtimeClassName": "runc", "enableServiceLinks": true,
+                "preemptionPolicy": "PreemptLowerPriority", "overhead": {}, "topologySpreadConstraints": [], "setHostnameAsFQDN": false,
+                "os": {"name": "linux"}, "hostUsers": true, "schedulingGates": [], "resourceClaims": [], "resources": {}
+            },
+            "status": {
+                "observedGeneration": 1, "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2025-01-01T00:00:00Z", "observedGeneration": 1}],
+                "message": "m", "reason": "r", "nominatedNodeName": "n", "hostIP": "10.0.0.1", "hostIPs": [{"ip": "10.0.0.1"}],
+                "podIP": "10.1.0.2", "podIPs": [{"ip": "10.1.0.2"}], "startTime": "2025-01-01T00:00:00Z",
+                "initContainerStatuses": [],
+                "containerStatuses": [{"name": "c", "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}},
+                    "lastState": {"terminated": {"exitCode": 1, "signal": 9, "reason": "Error", "message": "m", "startedAt": null, "finishedAt": null, "containerID": "containerd://x"}},
+                    "ready": true, "restartCount": 1, "image": "nginx:1.25", "imageID": "sha256:x", "containerID": "containerd://y", "started": true,
+                    "allocatedResources": {}, "resources": {}, "volumeMounts": [], "user": {}, "allocatedResourcesStatus": [], "stopSignal": "SIGTERM"}],
+                "qosClass": "Burstable", "ephemeralContainerStatuses": [], "resize": "", "resourceClaimStatuses": []
+            }
+        }"#).unwrap();
+        let pod = pod_from(v);
+        assert_eq!(pod.spec.containers[0].resources.limits["cpu"].as_str(), "1");
+        assert_eq!(pod.status.container_statuses[0].restart_count, 1);
+    }
+
+    #[test]
+    fn pod_defaults_follow_upstream() {
+        let mut pod = pod_from(nginx_pod());
+        pod.set_defaults();
+        let spec = &pod.spec;
+        assert_eq!(spec.restart_policy, "Always");
+        assert_eq!(spec.termination_grace_period_seconds, Some(30));
+        assert_eq!(spec.dns_policy, "ClusterFirst");
+        assert_eq!(spec.scheduler_name, "default-scheduler");
+        assert_eq!(spec.security_context, Some(json!({})));
+        assert_eq!(spec.enable_service_links, Some(true));
+        assert_eq!((spec.service_account_name.as_str(), spec.service_account.as_str()), ("default", "default"));
+        assert_eq!((spec.priority, spec.preemption_policy.as_deref()), (Some(0), Some("PreemptLowerPriority")));
+        let c = &spec.containers[0];
+        assert_eq!(c.image_pull_policy, "Always");
+        assert_eq!(c.termination_message_path, "/dev/termination-log");
+        assert_eq!(c.termination_message_policy, "File");
+        assert_eq!(c.ports[0].protocol, "TCP");
+        let keys: Vec<_> = spec.tolerations.iter().map(|t| (t.key.as_str(), t.effect.as_str(), t.toleration_seconds)).collect();
+        assert_eq!(
+            keys,
+            vec![("node.kubernetes.io/not-ready", "NoExecute", Some(300)), ("node.kubernetes.io/unreachable", "NoExecute", Some(300))]
+        );
+        // Defaulting twice changes nothing.
+        let once = pod.clone();
+        pod.set_defaults();
+        assert_eq!(pod, once);
+    }
+
+    #[test]
+    fn probes_volumes_and_requests_get_defaults() {
+        let mut pod = pod_from(json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{"name": "c", "image": "x:1", "livenessProbe": {"httpGet": {"port": 80}},
+                                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}],
+                "volumes": [{"name": "a"}, {"name": "b", "configMap": {"name": "cm"}}, {"name": "c", "secret": {"secretName": "s"}},
+                            {"name": "d", "hostPath": {"path": "/d"}}]
+            }
+        }));
+        pod.set_defaults();
+        let probe = pod.spec.containers[0].liveness_probe.as_ref().unwrap();
+        assert_eq!((probe.timeout_seconds, probe.period_seconds, probe.success_threshold, probe.failure_threshold), (Some(1), Some(10), Some(1), Some(3)));
+        let get = probe.http_get.as_ref().unwrap();
+        assert_eq!((get.path.as_str(), get.scheme.as_str()), ("/", "HTTP"));
+        let v = &pod.spec.volumes;
+        assert!(v[0].empty_dir.is_some());
+        assert_eq!(v[1].config_map.as_ref().unwrap().default_mode, Some(420));
+        assert_eq!(v[2].secret.as_ref().unwrap().default_mode, Some(420));
+        assert_eq!(v[3].host_path.as_ref().unwrap().type_.as_deref(), Some(""));
+        let r = &pod.spec.containers[0].resources;
+        assert_eq!(r.requests, r.limits, "requests default to limits");
+        pod.prepare_for_create();
+        assert_eq!((pod.status.phase.as_str(), pod.status.qos_class.as_str()), ("Pending", "Guaranteed"));
+    }
+
+    #[test]
+    fn image_pull_policy_depends_on_the_tag() {
+        for (image, policy) in [
+            ("busybox", "Always"),
+            ("busybox:latest", "Always"),
+            ("busybox:1.36", "IfNotPresent"),
+            ("localhost:5000/x", "Always"),
+            ("localhost:5000/x:v2", "IfNotPresent"),
+            ("x@sha256:4b2f2bcb26a3e3d8e93ff6b2e8f7b7a0e0a0b0c0d0e0f0a1b2c3d4e5f6a7b8c9", "IfNotPresent"),
+            ("x:latest@sha256:4b2f", "Always"),
+        ] {
+            assert_eq!(default_image_pull_policy(image), policy, "{image}");
+        }
+    }
+
+    #[test]
+    fn qos_class_follows_requests_and_limits() {
+        let spec_with = |resources: Value| -> PodSpec {
+            serde_json::from_value(json!({"containers": [{"name": "c", "image": "x", "resources": resources}]})).unwrap()
+        };
+        for (resources, class) in [
+            (json!({}), "BestEffort"),
+            (json!({"requests": {"cpu": "0"}}), "BestEffort"),
+            (json!({"requests": {"cpu": "100m"}}), "Burstable"),
+            (json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}), "Guaranteed"),
+            (json!({"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}), "Burstable"),
+            (json!({"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}), "Burstable"),
+        ] {
+            assert_eq!(pod_qos_class(&spec_with(resources.clone())), class, "{resources}");
+        }
+    }
+
+    #[test]
+    fn validation_reports_upstream_fields_and_messages() {
+        let messages = |v: Value| -> Vec<String> {
+            let mut pod = pod_from(v);
+            pod.metadata.namespace = "default".into();
+            pod.set_defaults();
+            pod.validate().iter().map(|e| e.to_string()).collect()
+        };
+        assert!(messages(nginx_pod()).is_empty());
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({"metadata": {"name": "p"}, "spec": {}}), "spec.containers: Required value"),
+            (json!({"metadata": {"name": "P"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
+             "metadata.name: Invalid value: \"P\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+            (json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}), "spec.containers[0].image: Required value"),
+            (json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}, {"name": "c", "image": "y"}]}}),
+             "spec.containers[1].name: Duplicate value: \"c\""),
+            (json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "C_1", "image": "x"}]}}),
+             "spec.containers[0].name: Invalid value: \"C_1\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"),
+            (json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Sometimes", "containers": [{"name": "c", "image": "x"}]}}),
+             "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""),
+            (json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 70000}]}]}}),
+             "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive"),
+            (json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x", "volumeMounts": [{"name": "logs", "mountPath": "/l"}]}]}}),
+             "spec.containers[0].volumeMounts[0].name: Not found: \"logs\""),
+            (json!({"metadata": {}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
+             "metadata.name: Required value: name or generateName is required"),
+        ];
+        for (v, want) in cases {
+            let got = messages(v);
+            assert_eq!(got, vec![want.to_string()]);
+        }
+    }
+}
