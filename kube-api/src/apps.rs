@@ -529,3 +529,106 @@ impl Object for DaemonSet {
         errs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::object::decode_typed;
+
+    /// Seed 003's deployment.
+    fn web_deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"labels": {"app": "web"}, "name": "web", "namespace": "default"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"image": "zwindler/vhelloworld", "name": "web"}]}
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn seed_deployment_defaults_as_upstream() {
+        let (mut d, unknown) = decode_typed::<Deployment>(web_deployment()).unwrap();
+        assert!(unknown.is_empty());
+        d.set_defaults();
+        d.prepare_for_create();
+        assert!(d.validate().is_empty(), "{:?}", d.validate());
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["spec"]["replicas"], 2);
+        assert_eq!(v["spec"]["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(v["spec"]["revisionHistoryLimit"], 10);
+        assert_eq!(v["spec"]["progressDeadlineSeconds"], 600);
+        let pod = &v["spec"]["template"]["spec"];
+        assert_eq!(pod["restartPolicy"], "Always");
+        assert_eq!(pod["dnsPolicy"], "ClusterFirst");
+        assert_eq!(pod["schedulerName"], "default-scheduler");
+        assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+        assert_eq!(pod["containers"][0]["imagePullPolicy"], "Always");
+        assert!(pod.get("tolerations").is_none(), "admission defaults are for Pods only");
+        assert_eq!(v["status"], json!({}));
+        assert_eq!(d.metadata.generation, Some(1));
+    }
+
+    #[test]
+    fn selector_must_match_template_labels() {
+        let mut v = web_deployment();
+        v["spec"]["selector"]["matchLabels"]["app"] = json!("other");
+        v["spec"]["replicas"] = json!(-1);
+        let (mut d, _) = decode_typed::<Deployment>(v).unwrap();
+        d.set_defaults();
+        let errs: Vec<String> = d.validate().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errs,
+            vec![
+                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`",
+            ]
+        );
+        let (d, _) = decode_typed::<Deployment>(json!({"metadata": {"name": "x", "namespace": "d"}})).unwrap();
+        assert!(d.validate().iter().any(|e| e.to_string() == "spec.selector: Required value"));
+    }
+
+    #[test]
+    fn workload_defaults() {
+        let (mut rs, _) = decode_typed::<ReplicaSet>(json!({"spec": {}})).unwrap();
+        rs.set_defaults();
+        assert_eq!(rs.spec.replicas, Some(1));
+
+        let (mut sts, _) = decode_typed::<StatefulSet>(json!({"spec": {"serviceName": "web"}})).unwrap();
+        sts.set_defaults();
+        let v = serde_json::to_value(&sts.spec).unwrap();
+        assert_eq!(v["podManagementPolicy"], "OrderedReady");
+        assert_eq!(v["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+        assert_eq!(v["persistentVolumeClaimRetentionPolicy"], json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+        assert_eq!((v["replicas"].clone(), v["revisionHistoryLimit"].clone()), (json!(1), json!(10)));
+
+        let (mut ds, _) = decode_typed::<DaemonSet>(json!({})).unwrap();
+        ds.set_defaults();
+        let v = serde_json::to_value(&ds.spec).unwrap();
+        assert_eq!(v["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+        assert_eq!(v["revisionHistoryLimit"], 10);
+        assert_eq!(serde_json::to_value(&ds.status).unwrap(),
+            json!({"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0}));
+    }
+
+    #[test]
+    fn label_selector_operators_are_checked() {
+        let sel: LabelSelector = serde_json::from_value(json!({"matchExpressions": [
+            {"key": "a", "operator": "In"}, {"key": "b", "operator": "Exists", "values": ["x"]}, {"key": "c", "operator": "Has"}
+        ]})).unwrap();
+        let errs: Vec<String> = validate_label_selector(&sel, "spec.selector").iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs, vec![
+            "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+            "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            "spec.selector.matchExpressions[2].operator: Invalid value: \"Has\": not a valid selector operator",
+        ]);
+    }
+}

@@ -202,3 +202,36 @@ impl Object for Job {
         self.metadata.generation = Some(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::object::decode_typed;
+
+    #[test]
+    fn job_defaults_and_restart_policy() {
+        let (mut job, unknown) = decode_typed::<Job>(json!({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "namespace": "default"},
+            "spec": {"template": {"spec": {"containers": [{"name": "pi", "image": "perl:5.34"}], "restartPolicy": "Never"}}}
+        }))
+        .unwrap();
+        assert!(unknown.is_empty());
+        job.set_defaults();
+        let s = &job.spec;
+        assert_eq!((s.parallelism, s.completions, s.backoff_limit), (Some(1), Some(1), Some(6)));
+        assert_eq!((s.completion_mode.as_deref(), s.suspend, s.manual_selector), (Some("NonIndexed"), Some(false), Some(false)));
+        assert!(job.validate().is_empty(), "{:?}", job.validate());
+        job.metadata.uid = "u-1".into();
+        job.generate_selector();
+        assert!(job.validate().is_empty());
+        assert_eq!(job.spec.template.metadata.labels["job-name"], "pi");
+
+        job.spec.template.spec.restart_policy = "Always".into();
+        assert_eq!(
+            job.validate()[0].to_string(),
+            "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+        );
+    }
+}

@@ -355,3 +355,73 @@ impl Object for Endpoints {
         errs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::object::decode_typed;
+
+    #[test]
+    fn seed_service_defaults_as_upstream() {
+        let (mut svc, unknown) = decode_typed::<Service>(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"labels": {"app": "web"}, "name": "web", "namespace": "default"},
+            "spec": {"ports": [{"port": 3000, "protocol": "TCP", "targetPort": 80}, {"name": "b", "port": 81}], "selector": {"app": "web"}}
+        }))
+        .unwrap();
+        assert!(unknown.is_empty());
+        svc.spec.ports[0].name = "a".into();
+        svc.set_defaults();
+        svc.prepare_for_create();
+        assert!(svc.validate().is_empty(), "{:?}", svc.validate());
+        let v = serde_json::to_value(&svc).unwrap();
+        assert_eq!(v["spec"]["type"], "ClusterIP");
+        assert_eq!(v["spec"]["sessionAffinity"], "None");
+        assert_eq!(v["spec"]["ports"][1], json!({"name": "b", "protocol": "TCP", "port": 81, "targetPort": 81}));
+        assert_eq!(v["spec"]["internalTrafficPolicy"], "Cluster");
+        assert_eq!(v["spec"]["ipFamilies"], json!(["IPv4"]));
+        assert_eq!(v["spec"]["ipFamilyPolicy"], "SingleStack");
+        assert_eq!(v["status"], json!({"loadBalancer": {}}));
+    }
+
+    #[test]
+    fn service_validation() {
+        let errs = |v: serde_json::Value| -> Vec<String> {
+            let (mut s, _) = decode_typed::<Service>(v).unwrap();
+            s.set_defaults();
+            s.validate().iter().map(|e| e.to_string()).collect()
+        };
+        assert_eq!(errs(json!({"metadata": {"name": "web", "namespace": "d"}})), vec!["spec.ports: Required value"]);
+        assert!(errs(json!({"metadata": {"name": "web", "namespace": "d"}, "spec": {"clusterIP": "None"}})).is_empty());
+        assert_eq!(
+            errs(json!({"metadata": {"name": "web", "namespace": "d"}, "spec": {"type": "Foo", "ports": [{"port": 0}]}})),
+            vec![
+                "spec.type: Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"",
+                "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+                "spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+            ]
+        );
+        assert_eq!(
+            errs(json!({"metadata": {"name": "1web", "namespace": "d"}, "spec": {"ports": [{"port": 80}]}}))[0],
+            "metadata.name: Invalid value: \"1web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+        );
+    }
+
+    #[test]
+    fn namespace_and_secret_defaults() {
+        let (mut ns, _) = decode_typed::<crate::core::Namespace>(json!({"metadata": {"name": "team-a"}})).unwrap();
+        ns.set_defaults();
+        ns.prepare_for_create();
+        assert!(ns.validate().is_empty());
+        let v = serde_json::to_value(&ns).unwrap();
+        assert_eq!(v["metadata"]["labels"], json!({"kubernetes.io/metadata.name": "team-a"}));
+        assert_eq!(v["spec"], json!({"finalizers": ["kubernetes"]}));
+        assert_eq!(v["status"], json!({"phase": "Active"}));
+
+        let (mut s, _) = decode_typed::<crate::core::Secret>(json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}})).unwrap();
+        s.set_defaults();
+        assert_eq!(serde_json::to_value(&s).unwrap(), json!({"metadata": {"name": "s"}, "data": {"k": "dg=="}, "type": "Opaque"}));
+    }
+}
