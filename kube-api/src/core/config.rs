@@ -86,7 +86,7 @@ pub struct ServiceAccount {
 
 /// Keys must be valid file names, unique across `data` and `binaryData`, and the whole
 /// under 1 MiB.
-fn validate_data<'a>(maps: &[(&str, &'a BTreeMap<String, String>)]) -> Vec<FieldError> {
+fn validate_data(maps: &[(&str, &BTreeMap<String, String>)]) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut size = 0;

@@ -6,7 +6,7 @@
 //!   [`volume`]: `Volume` and its sources; [`pod_rules`]: Pod defaulting, validation and QoS.
 //! - [`node`]: `Node`. [`service`]: `Service` and `Endpoints`. [`namespace`]: `Namespace`.
 //! - [`config`]: `ConfigMap`, `Secret`, `ServiceAccount`. [`event`]: `Event`.
-//! - [`replication_controller`]: `ReplicationController`.
+//! - `ReplicationController` in [`replication_controller`].
 //!
 //! Small types shared by several groups live here: [`IntOrString`], [`QuantityString`] and
 //! [`ResourceList`], [`LabelSelector`], [`ObjectReference`], [`LocalObjectReference`].
