@@ -44,7 +44,14 @@ impl<K: Object> Api<K> {
     /// # Panics
     /// If `K` is not in [`kube_api::registry`]: a programming error, not a runtime condition.
     pub fn namespaced(client: Client, namespace: &str) -> Api<K> {
-        Api { scope: Scope { client, resource: Self::resource(), namespace: namespace.to_string() }, _kind: PhantomData }
+        Api {
+            scope: Scope {
+                client,
+                resource: Self::resource(),
+                namespace: namespace.to_string(),
+            },
+            _kind: PhantomData,
+        }
     }
 
     /// The objects of `K` in the client's default namespace (the kubeconfig context's).
@@ -62,8 +69,14 @@ impl<K: Object> Api<K> {
 
     /// The registry entry of `K`: plural, scope, group version.
     pub fn resource() -> &'static ResourceInfo {
-        kube_api::registry::by_kind(K::GROUP, K::VERSION, K::KIND)
-            .unwrap_or_else(|| panic!("{}/{} {} is not in kube_api::registry", K::GROUP, K::VERSION, K::KIND))
+        kube_api::registry::by_kind(K::GROUP, K::VERSION, K::KIND).unwrap_or_else(|| {
+            panic!(
+                "{}/{} {} is not in kube_api::registry",
+                K::GROUP,
+                K::VERSION,
+                K::KIND
+            )
+        })
     }
 
     /// The namespace this `Api` acts in (`""`: all, or cluster-scoped).
@@ -107,23 +120,31 @@ impl<K: Object> Api<K> {
     /// `PUT` of the whole object: an update conditional on its `resourceVersion`.
     /// The apiserver ignores changes to `status` here (see [`Api::replace_status`]).
     pub async fn replace(&self, obj: &K) -> Result<K> {
-        self.scope.replace(to_value(obj)?, None, &PostParams::default()).await
+        self.scope
+            .replace(to_value(obj)?, None, &PostParams::default())
+            .await
     }
 
     /// `PUT .../{name}/status`: controllers report what they observed; changes to `spec`
     /// are ignored here.
     pub async fn replace_status(&self, obj: &K) -> Result<K> {
-        self.scope.replace(to_value(obj)?, Some("status"), &PostParams::default()).await
+        self.scope
+            .replace(to_value(obj)?, Some("status"), &PostParams::default())
+            .await
     }
 
     /// `PATCH .../{name}` with one of the four patch types.
     pub async fn patch(&self, name: &str, pt: &PatchType, patch: &Value) -> Result<K> {
-        self.scope.patch(name, None, pt, patch, &PostParams::default()).await
+        self.scope
+            .patch(name, None, pt, patch, &PostParams::default())
+            .await
     }
 
     /// `PATCH .../{name}/status`.
     pub async fn patch_status(&self, name: &str, pt: &PatchType, patch: &Value) -> Result<K> {
-        self.scope.patch(name, Some("status"), pt, patch, &PostParams::default()).await
+        self.scope
+            .patch(name, Some("status"), pt, patch, &PostParams::default())
+            .await
     }
 
     /// `DELETE .../{name}`.
@@ -142,13 +163,39 @@ impl<K: Object> Api<K> {
     }
 
     /// `POST .../{name}/{sub}`, e.g. a `Binding` to `pods/{name}/binding` or an `Eviction`.
-    pub async fn create_subresource<B: Serialize, T: DeserializeOwned>(&self, sub: &str, name: &str, body: &B) -> Result<T> {
-        self.scope.write_subresource(Method::POST, name, sub, &to_value(body)?, &PostParams::default()).await
+    pub async fn create_subresource<B: Serialize, T: DeserializeOwned>(
+        &self,
+        sub: &str,
+        name: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.scope
+            .write_subresource(
+                Method::POST,
+                name,
+                sub,
+                &to_value(body)?,
+                &PostParams::default(),
+            )
+            .await
     }
 
     /// `PUT .../{name}/{sub}`, e.g. a new `Scale`.
-    pub async fn replace_subresource<B: Serialize, T: DeserializeOwned>(&self, sub: &str, name: &str, body: &B) -> Result<T> {
-        self.scope.write_subresource(Method::PUT, name, sub, &to_value(body)?, &PostParams::default()).await
+    pub async fn replace_subresource<B: Serialize, T: DeserializeOwned>(
+        &self,
+        sub: &str,
+        name: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.scope
+            .write_subresource(
+                Method::PUT,
+                name,
+                sub,
+                &to_value(body)?,
+                &PostParams::default(),
+            )
+            .await
     }
 
     /// `GET .../pods/{name}/log`: the container's output as it comes (for ever with `follow`).

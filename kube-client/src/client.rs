@@ -59,7 +59,9 @@ struct Inner {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("server", &self.inner.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("server", &self.inner.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,14 +72,19 @@ pub fn user_agent(component: &str) -> String {
         "aarch64" => "arm64",
         other => other,
     };
-    format!("{component}/{KUBERNETES_VERSION} ({}/{arch}) kubernetes/rust", std::env::consts::OS)
+    format!(
+        "{component}/{KUBERNETES_VERSION} ({}/{arch}) kubernetes/rust",
+        std::env::consts::OS
+    )
 }
 
 impl Client {
     /// A client for `config`. No connection is made until the first request.
     pub fn new(config: Config) -> Result<Client> {
         if config.server.scheme() == "https" {
-            return Err(Error::TlsNotSupported { server: config.server.to_string() });
+            return Err(Error::TlsNotSupported {
+                server: config.server.to_string(),
+            });
         }
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
@@ -93,7 +100,8 @@ impl Client {
             Auth::Bearer(token) => Some(header_value(&format!("Bearer {token}"))?),
             Auth::Basic { username, password } => {
                 use base64::Engine;
-                let raw = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+                let raw = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
                 Some(header_value(&format!("Basic {raw}"))?)
             }
         };
@@ -136,9 +144,15 @@ impl Client {
     ) -> Result<(StatusCode, HeaderMap, Bytes)> {
         let seconds = self.inner.request_timeout.as_secs();
         let work = async {
-            let response = self.send(method, path_and_query, body, content_type, accept).await?;
+            let response = self
+                .send(method, path_and_query, body, content_type, accept)
+                .await?;
             let (parts, body) = response.into_parts();
-            let bytes = body.collect().await.map_err(|e| self.transport(e))?.to_bytes();
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| self.transport(e))?
+                .to_bytes();
             if !parts.status.is_success() {
                 return Err(error_from_response(parts.status, &bytes));
             }
@@ -146,7 +160,10 @@ impl Client {
         };
         tokio::time::timeout(self.inner.request_timeout, work)
             .await
-            .map_err(|_| Error::Timeout { server: self.inner.server.clone(), seconds })?
+            .map_err(|_| Error::Timeout {
+                server: self.inner.server.clone(),
+                seconds,
+            })?
     }
 
     /// One request whose answer is read as it arrives: watches and `logs -f`. Only the wait
@@ -158,18 +175,31 @@ impl Client {
         accept: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, ByteStream)> {
         let seconds = self.inner.request_timeout.as_secs();
-        let response = tokio::time::timeout(self.inner.request_timeout, self.send(method, path_and_query, None, None, accept))
-            .await
-            .map_err(|_| Error::Timeout { server: self.inner.server.clone(), seconds })??;
+        let response = tokio::time::timeout(
+            self.inner.request_timeout,
+            self.send(method, path_and_query, None, None, accept),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            server: self.inner.server.clone(),
+            seconds,
+        })??;
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
-            let bytes = body.collect().await.map_err(|e| self.transport(e))?.to_bytes();
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| self.transport(e))?
+                .to_bytes();
             return Err(error_from_response(parts.status, &bytes));
         }
         let server = self.inner.server.clone();
         let stream = body
             .into_data_stream()
-            .map_err(move |e| Error::Transport { server: server.clone(), source: Box::new(e) })
+            .map_err(move |e| Error::Transport {
+                server: server.clone(),
+                source: Box::new(e),
+            })
             .boxed();
         Ok((parts.status, parts.headers, stream))
     }
@@ -182,9 +212,13 @@ impl Client {
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
     ) -> Result<T> {
-        let (_, _, bytes) = self.request(method, path_and_query, body, content_type, Some(JSON)).await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|source| Error::Decode { what: format!("the answer to {path_and_query}"), source })
+        let (_, _, bytes) = self
+            .request(method, path_and_query, body, content_type, Some(JSON))
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
+            what: format!("the answer to {path_and_query}"),
+            source,
+        })
     }
 
     async fn send(
@@ -218,18 +252,25 @@ impl Client {
                     elapsed_ms = started.elapsed().as_millis() as u64, "apiserver answered");
                 Ok(response)
             }
-            Err(e) if e.is_connect() => Err(Error::Connect { server: self.inner.server.clone(), source: Box::new(e) }),
+            Err(e) if e.is_connect() => Err(Error::Connect {
+                server: self.inner.server.clone(),
+                source: Box::new(e),
+            }),
             Err(e) => Err(self.transport(e)),
         }
     }
 
     fn transport(&self, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Transport { server: self.inner.server.clone(), source: Box::new(e) }
+        Error::Transport {
+            server: self.inner.server.clone(),
+            source: Box::new(e),
+        }
     }
 }
 
 fn header_value(s: &str) -> Result<HeaderValue> {
-    HeaderValue::from_str(s).map_err(|_| Error::InvalidRequest(format!("{s:?} is not a valid header value")))
+    HeaderValue::from_str(s)
+        .map_err(|_| Error::InvalidRequest(format!("{s:?} is not a valid header value")))
 }
 
 #[cfg(test)]
@@ -246,15 +287,26 @@ mod tests {
     #[test]
     fn an_https_server_is_refused_clearly_until_tls_lands() {
         let err = Client::new(Config::from_server("https://127.0.0.1:6443").unwrap()).unwrap_err();
-        assert!(err.to_string().starts_with("TLS is not supported yet"), "{err}");
+        assert!(
+            err.to_string().starts_with("TLS is not supported yet"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn a_refused_connection_is_reported_as_kubectl_does() {
         // Bind then drop a listener: the port is free and nobody listens on it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let client = Client::new(Config::from_server(&format!("127.0.0.1:{port}")).unwrap()).unwrap();
-        let err = client.request(Method::GET, "/version", None, None, None).await.unwrap_err();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client =
+            Client::new(Config::from_server(&format!("127.0.0.1:{port}")).unwrap()).unwrap();
+        let err = client
+            .request(Method::GET, "/version", None, None, None)
+            .await
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("The connection to the server 127.0.0.1:{port} was refused - did you specify the right host or port?")

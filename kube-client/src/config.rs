@@ -105,7 +105,10 @@ pub enum Auth {
     #[default]
     None,
     Bearer(String),
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
 }
 
 impl std::fmt::Debug for Auth {
@@ -145,7 +148,11 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// The [`Config`] these flags (and `$KUBECONFIG`, `~/.kube/config`) describe.
     pub fn config(&self) -> Result<Config, ConfigError> {
-        Config::load(&LoadOptions { master: self.master.clone(), kubeconfig: self.kubeconfig.clone(), context: None })
+        Config::load(&LoadOptions {
+            master: self.master.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: None,
+        })
     }
 }
 
@@ -169,25 +176,40 @@ impl Config {
 
     /// The config of one context of a kubeconfig (`context`, else `current-context`).
     /// Relative file paths in the kubeconfig are relative to `base_dir`, the file's folder.
-    pub fn from_kubeconfig(kc: &Kubeconfig, context: Option<&str>, base_dir: &Path) -> Result<Config, ConfigError> {
+    pub fn from_kubeconfig(
+        kc: &Kubeconfig,
+        context: Option<&str>,
+        base_dir: &Path,
+    ) -> Result<Config, ConfigError> {
         let ctx_name = context.unwrap_or(&kc.current_context);
-        let ctx = kc.context(ctx_name).ok_or_else(|| ConfigError::ContextNotFound(ctx_name.to_string()))?;
-        let cluster = kc.cluster(&ctx.cluster).ok_or_else(|| ConfigError::ClusterNotFound {
-            context: ctx_name.to_string(),
-            cluster: ctx.cluster.clone(),
-        })?;
+        let ctx = kc
+            .context(ctx_name)
+            .ok_or_else(|| ConfigError::ContextNotFound(ctx_name.to_string()))?;
+        let cluster = kc
+            .cluster(&ctx.cluster)
+            .ok_or_else(|| ConfigError::ClusterNotFound {
+                context: ctx_name.to_string(),
+                cluster: ctx.cluster.clone(),
+            })?;
         let user = if ctx.user.is_empty() {
             User::default()
         } else {
             kc.user(&ctx.user)
                 .cloned()
-                .ok_or_else(|| ConfigError::UserNotFound { context: ctx_name.to_string(), user: ctx.user.clone() })?
+                .ok_or_else(|| ConfigError::UserNotFound {
+                    context: ctx_name.to_string(),
+                    user: ctx.user.clone(),
+                })?
         };
         if cluster.server.is_empty() {
             return Err(ConfigError::NoServer(ctx.cluster.clone()));
         }
         let mut config = Config::from_server(&cluster.server)?;
-        config.namespace = ctx.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
+        config.namespace = ctx
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into());
         config.tls = TlsConfig {
             ca_pem: data_or_file(
                 "certificate-authority",
@@ -201,7 +223,12 @@ impl Config {
                 &user.client_certificate,
                 base_dir,
             )?,
-            client_key_pem: data_or_file("client-key", &user.client_key_data, &user.client_key, base_dir)?,
+            client_key_pem: data_or_file(
+                "client-key",
+                &user.client_key_data,
+                &user.client_key,
+                base_dir,
+            )?,
             insecure_skip_verify: cluster.insecure_skip_tls_verify,
             server_name: cluster.tls_server_name.clone(),
         };
@@ -209,11 +236,17 @@ impl Config {
             Auth::Bearer(token)
         } else if let Some(file) = &user.token_file {
             let path = base_dir.join(file);
-            let token = std::fs::read_to_string(&path)
-                .map_err(|source| ConfigError::ReadFile { field: "tokenFile", path, source })?;
+            let token = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
+                field: "tokenFile",
+                path,
+                source,
+            })?;
             Auth::Bearer(token.trim().to_string())
         } else if let (Some(username), Some(password)) = (&user.username, &user.password) {
-            Auth::Basic { username: username.clone(), password: password.clone() }
+            Auth::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            }
         } else {
             Auth::None
         };
@@ -233,7 +266,10 @@ impl Config {
     /// The loading rules with the kubeconfig path already chosen (`None`: no file).
     pub fn load_from(opts: &LoadOptions, kubeconfig: Option<&Path>) -> Result<Config, ConfigError> {
         let file = match kubeconfig {
-            Some(path) => Some((read_kubeconfig(path)?, path.parent().unwrap_or(Path::new(".")).to_path_buf())),
+            Some(path) => Some((
+                read_kubeconfig(path)?,
+                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            )),
             None => None,
         };
         let mut config = match (&file, &opts.master, &opts.context) {
@@ -243,7 +279,9 @@ impl Config {
             }
             (_, Some(master), _) => Config::from_server(master)?,
             _ => {
-                tracing::warn!("neither --kubeconfig nor --master was specified: using {DEFAULT_SERVER}");
+                tracing::warn!(
+                    "neither --kubeconfig nor --master was specified: using {DEFAULT_SERVER}"
+                );
                 Config::from_server(DEFAULT_SERVER)?
             }
         };
@@ -285,11 +323,18 @@ pub(crate) fn authority(url: &Url) -> String {
 /// `/` is dropped; a path prefix (`http://host/k8s`) is kept.
 pub fn normalize_server(server: &str) -> Result<Url, ConfigError> {
     let trimmed = server.trim();
-    let invalid = |reason: &str| ConfigError::InvalidServer { server: server.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| ConfigError::InvalidServer {
+        server: server.to_string(),
+        reason: reason.to_string(),
+    };
     if trimmed.is_empty() {
         return Err(invalid("empty"));
     }
-    let with_scheme = if trimmed.contains("://") { trimmed.to_string() } else { format!("http://{trimmed}") };
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    };
     let mut url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
@@ -307,21 +352,34 @@ pub fn normalize_server(server: &str) -> Result<Url, ConfigError> {
 
 /// Which kubeconfig file to read: the flag, else `$KUBECONFIG`'s first existing entry,
 /// else `$HOME/.kube/config` if it exists.
-pub fn kubeconfig_path(flag: Option<&Path>, env: Option<OsString>, home: Option<PathBuf>) -> Option<PathBuf> {
+pub fn kubeconfig_path(
+    flag: Option<&Path>,
+    env: Option<OsString>,
+    home: Option<PathBuf>,
+) -> Option<PathBuf> {
     if let Some(path) = flag {
         return Some(path.to_path_buf());
     }
     if let Some(env) = env {
-        if let Some(first) = std::env::split_paths(&env).find(|p| !p.as_os_str().is_empty() && p.exists()) {
+        if let Some(first) =
+            std::env::split_paths(&env).find(|p| !p.as_os_str().is_empty() && p.exists())
+        {
             return Some(first);
         }
     }
-    home.map(|h| h.join(".kube").join("config")).filter(|p| p.exists())
+    home.map(|h| h.join(".kube").join("config"))
+        .filter(|p| p.exists())
 }
 
 fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-    Kubeconfig::parse(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    Kubeconfig::parse(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source,
+    })
 }
 
 /// A `*-data` field (base64 PEM) wins over the matching file field, as upstream.
@@ -341,7 +399,13 @@ fn data_or_file(
     match file.as_deref().filter(|f| !f.is_empty()) {
         Some(file) => {
             let path = base_dir.join(file);
-            std::fs::read(&path).map(Some).map_err(|source| ConfigError::ReadFile { field, path, source })
+            std::fs::read(&path)
+                .map(Some)
+                .map_err(|source| ConfigError::ReadFile {
+                    field,
+                    path,
+                    source,
+                })
         }
         None => Ok(None),
     }
@@ -360,7 +424,10 @@ mod tests {
             ("localhost:8080", "http://localhost:8080/"),
             ("http://localhost:8080/", "http://localhost:8080/"),
             ("https://127.0.0.1:6443", "https://127.0.0.1:6443/"),
-            ("http://10.0.0.1:8080/prefix/", "http://10.0.0.1:8080/prefix"),
+            (
+                "http://10.0.0.1:8080/prefix/",
+                "http://10.0.0.1:8080/prefix",
+            ),
             (" localhost ", "http://localhost/"),
         ] {
             assert_eq!(normalize_server(input).unwrap().as_str(), want, "{input}");
@@ -386,7 +453,9 @@ mod tests {
         assert_eq!(c.default_namespace(), "default");
         let ca = String::from_utf8(c.tls.ca_pem.unwrap()).unwrap();
         assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
-        assert!(String::from_utf8(c.tls.client_key_pem.unwrap()).unwrap().contains("RSA PRIVATE KEY"));
+        assert!(String::from_utf8(c.tls.client_key_pem.unwrap())
+            .unwrap()
+            .contains("RSA PRIVATE KEY"));
         assert!(c.tls.client_cert_pem.is_some());
         assert_eq!(c.auth, Auth::None);
     }
@@ -418,10 +487,16 @@ current-context: b
         assert_eq!(c.auth, Auth::Bearer("s3cret".into()));
         assert_eq!(c.tls.ca_pem.as_deref(), Some(&b"CA PEM"[..]));
         assert!(c.tls.insecure_skip_verify);
-        assert!(!format!("{:?}", c.auth).contains("s3cret"), "secrets stay out of logs");
+        assert!(
+            !format!("{:?}", c.auth).contains("s3cret"),
+            "secrets stay out of logs"
+        );
 
         let missing = Config::from_kubeconfig(&kc, Some("nope"), &dir).unwrap_err();
-        assert_eq!(missing.to_string(), "context was not found for specified context: nope");
+        assert_eq!(
+            missing.to_string(),
+            "context was not found for specified context: nope"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -431,7 +506,10 @@ current-context: b
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("admin.conf");
         std::fs::write(&path, SEED_003_ADMIN_CONF).unwrap();
-        let opts = LoadOptions { master: Some("127.0.0.1:8080".into()), ..Default::default() };
+        let opts = LoadOptions {
+            master: Some("127.0.0.1:8080".into()),
+            ..Default::default()
+        };
         let c = Config::load_from(&opts, Some(&path)).unwrap();
         assert_eq!(c.server.as_str(), "http://127.0.0.1:8080/");
         assert!(c.tls.client_cert_pem.is_some());
@@ -445,8 +523,14 @@ current-context: b
     fn with_nothing_configured_the_server_is_localhost_8080() {
         let c = Config::load_from(&LoadOptions::default(), None).unwrap();
         assert_eq!(c.server_authority(), "localhost:8080");
-        let c = Config::load_from(&LoadOptions { master: Some("http://10.1.2.3:8080".into()), ..Default::default() }, None)
-            .unwrap();
+        let c = Config::load_from(
+            &LoadOptions {
+                master: Some("http://10.1.2.3:8080".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!(c.server_authority(), "10.1.2.3:8080");
     }
 
@@ -459,9 +543,38 @@ current-context: b
         let flag = PathBuf::from("/explicit");
         assert_eq!(kubeconfig_path(Some(&flag), None, None), Some(flag.clone()));
         let env = std::env::join_paths([dir.join("missing"), dir.join("one")]).unwrap();
-        assert_eq!(kubeconfig_path(None, Some(env), Some(dir.clone())), Some(dir.join("one")));
-        assert_eq!(kubeconfig_path(None, None, Some(dir.clone())), Some(dir.join(".kube/config")));
+        assert_eq!(
+            kubeconfig_path(None, Some(env), Some(dir.clone())),
+            Some(dir.join("one"))
+        );
+        assert_eq!(
+            kubeconfig_path(None, None, Some(dir.clone())),
+            Some(dir.join(".kube/config"))
+        );
         assert_eq!(kubeconfig_path(None, None, Some(dir.join("nohome"))), None);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn every_binary_can_flatten_the_client_flags() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            client: ClientArgs,
+        }
+        let cli =
+            Cli::try_parse_from(["kube-scheduler", "--master=http://localhost:8080"]).unwrap();
+        assert_eq!(
+            cli.client.config().unwrap().server_authority(),
+            "localhost:8080"
+        );
+        let help = Cli::command().render_help().to_string();
+        assert!(
+            help.contains(
+                "The address of the Kubernetes API server (overrides any value in kubeconfig)"
+            ),
+            "{help}"
+        );
     }
 }

@@ -31,7 +31,13 @@ pub struct DynamicApi {
 impl DynamicApi {
     /// `resource` in `namespace` (`""`: across all namespaces, or a cluster-scoped resource).
     pub fn new(client: Client, resource: &'static ResourceInfo, namespace: &str) -> DynamicApi {
-        DynamicApi { scope: Scope { client, resource, namespace: namespace.to_string() } }
+        DynamicApi {
+            scope: Scope {
+                client,
+                resource,
+                namespace: namespace.to_string(),
+            },
+        }
     }
 
     pub fn resource(&self) -> &'static ResourceInfo {
@@ -67,16 +73,35 @@ impl DynamicApi {
         self.scope.replace(obj.clone(), Some("status"), pp).await
     }
 
-    pub async fn patch(&self, name: &str, pt: &PatchType, patch: &Value, pp: &PostParams) -> Result<Value> {
+    pub async fn patch(
+        &self,
+        name: &str,
+        pt: &PatchType,
+        patch: &Value,
+        pp: &PostParams,
+    ) -> Result<Value> {
         self.scope.patch(name, None, pt, patch, pp).await
     }
 
-    pub async fn patch_status(&self, name: &str, pt: &PatchType, patch: &Value, pp: &PostParams) -> Result<Value> {
+    pub async fn patch_status(
+        &self,
+        name: &str,
+        pt: &PatchType,
+        patch: &Value,
+        pp: &PostParams,
+    ) -> Result<Value> {
         self.scope.patch(name, Some("status"), pt, patch, pp).await
     }
 
     /// `PATCH .../{name}/{sub}` (e.g. `scale`).
-    pub async fn patch_subresource(&self, sub: &str, name: &str, pt: &PatchType, patch: &Value, pp: &PostParams) -> Result<Value> {
+    pub async fn patch_subresource(
+        &self,
+        sub: &str,
+        name: &str,
+        pt: &PatchType,
+        patch: &Value,
+        pp: &PostParams,
+    ) -> Result<Value> {
         self.scope.patch(name, Some(sub), pt, patch, pp).await
     }
 
@@ -84,7 +109,10 @@ impl DynamicApi {
         self.scope.delete(name, dp).await
     }
 
-    pub async fn watch(&self, wp: &WatchParams) -> Result<BoxStream<'static, Result<Event<Value>>>> {
+    pub async fn watch(
+        &self,
+        wp: &WatchParams,
+    ) -> Result<BoxStream<'static, Result<Event<Value>>>> {
         self.scope.watch(wp, None).await
     }
 
@@ -93,11 +121,15 @@ impl DynamicApi {
     }
 
     pub async fn create_subresource(&self, sub: &str, name: &str, body: &Value) -> Result<Value> {
-        self.scope.write_subresource(Method::POST, name, sub, body, &PostParams::default()).await
+        self.scope
+            .write_subresource(Method::POST, name, sub, body, &PostParams::default())
+            .await
     }
 
     pub async fn replace_subresource(&self, sub: &str, name: &str, body: &Value) -> Result<Value> {
-        self.scope.write_subresource(Method::PUT, name, sub, body, &PostParams::default()).await
+        self.scope
+            .write_subresource(Method::PUT, name, sub, body, &PostParams::default())
+            .await
     }
 
     pub async fn logs(&self, name: &str, lp: &LogParams) -> Result<ByteStream> {
@@ -108,32 +140,54 @@ impl DynamicApi {
     /// `kubectl get` asks for it. A server without tables answers the plain list instead;
     /// look at `kind` to tell.
     pub async fn list_table(&self, lp: &ListParams) -> Result<Value> {
-        let path = format!("{}{}", self.scope.resource.collection_path(&self.scope.namespace), lp.query());
+        let path = format!(
+            "{}{}",
+            self.scope.resource.collection_path(&self.scope.namespace),
+            lp.query()
+        );
         self.table(&path).await
     }
 
     /// One object as a one-row `Table` (`kubectl get pod web`).
     pub async fn get_table(&self, name: &str) -> Result<Value> {
         if self.scope.resource.namespaced && self.scope.namespace.is_empty() {
-            return Err(Error::InvalidRequest(format!("{} is namespaced: a namespace is needed", self.scope.resource.plural)));
+            return Err(Error::InvalidRequest(format!(
+                "{} is namespaced: a namespace is needed",
+                self.scope.resource.plural
+            )));
         }
         let path = self.scope.resource.object_path(&self.scope.namespace, name);
         self.table(&path).await
     }
 
     /// `kubectl get -w`: a watch whose every object is a one-row `Table`.
-    pub async fn watch_table(&self, wp: &WatchParams) -> Result<BoxStream<'static, Result<Event<Value>>>> {
+    pub async fn watch_table(
+        &self,
+        wp: &WatchParams,
+    ) -> Result<BoxStream<'static, Result<Event<Value>>>> {
         self.scope.watch(wp, Some(TABLE_ACCEPT)).await
     }
 
     async fn table(&self, path: &str) -> Result<Value> {
-        let (_, _, body): (_, _, Bytes) = self.scope.client.request(Method::GET, path, None, None, Some(TABLE_ACCEPT)).await?;
-        serde_json::from_slice(&body).map_err(|source| Error::Decode { what: format!("the table from {path}"), source })
+        let (_, _, body): (_, _, Bytes) = self
+            .scope
+            .client
+            .request(Method::GET, path, None, None, Some(TABLE_ACCEPT))
+            .await?;
+        serde_json::from_slice(&body).map_err(|source| Error::Decode {
+            what: format!("the table from {path}"),
+            source,
+        })
     }
 
     /// Any request by path, for what has no verb here (discovery, `/version`, `/openapi/v3`).
     pub async fn raw_get(client: &Client, path: &str) -> Result<Value> {
-        let (_, _, body) = client.request(Method::GET, path, None, None, Some(JSON)).await?;
-        serde_json::from_slice(&body).map_err(|source| Error::Decode { what: format!("the answer to {path}"), source })
+        let (_, _, body) = client
+            .request(Method::GET, path, None, None, Some(JSON))
+            .await?;
+        serde_json::from_slice(&body).map_err(|source| Error::Decode {
+            what: format!("the answer to {path}"),
+            source,
+        })
     }
 }

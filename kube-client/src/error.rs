@@ -23,8 +23,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The apiserver answered with a failure `Status` (or a non-2xx answer we turned into
     /// one). Printed as kubectl prints it: `Error from server (NotFound): pods "x" not found`.
+    /// Boxed: a `Status` is large, and errors travel through every `?`.
     #[error("Error from server ({}): {}", .0.reason.as_deref().unwrap_or("Unknown"), .0.message.as_deref().unwrap_or(""))]
-    Api(Status),
+    Api(Box<Status>),
 
     /// No connection to the apiserver could be made. The message for a refused connection
     /// is kubectl's, word for word.
@@ -95,7 +96,10 @@ fn connect_message(server: &str, source: &(dyn StdError + Send + Sync + 'static)
     if is_connection_refused(source) {
         format!("The connection to the server {server} was refused - did you specify the right host or port?")
     } else {
-        format!("Unable to connect to the server {server}: {}", innermost(source))
+        format!(
+            "Unable to connect to the server {server}: {}",
+            innermost(source)
+        )
     }
 }
 
@@ -143,13 +147,15 @@ impl Error {
 
     /// 404 NotFound.
     pub fn is_not_found(&self) -> bool {
-        self.reason() == Some("NotFound") || (self.reason().is_none() && self.status_code() == Some(404))
+        self.reason() == Some("NotFound")
+            || (self.reason().is_none() && self.status_code() == Some(404))
     }
 
     /// 409 Conflict: the object changed since we read it (stale `resourceVersion`).
     /// Controllers re-read and try again.
     pub fn is_conflict(&self) -> bool {
-        self.reason() == Some("Conflict") || (self.reason().is_none() && self.status_code() == Some(409))
+        self.reason() == Some("Conflict")
+            || (self.reason().is_none() && self.status_code() == Some(409))
     }
 
     /// 409 AlreadyExists: a create of a name that is taken.
@@ -174,12 +180,20 @@ pub(crate) fn error_from_response(code: StatusCode, body: &[u8]) -> Error {
             if status.code.is_none() {
                 status.code = Some(code.as_u16());
             }
-            return Error::Api(status);
+            return Error::Api(Box::new(status));
         }
     }
     let text = String::from_utf8_lossy(body).trim().to_string();
-    let message = if text.is_empty() { default_message(code).to_string() } else { text };
-    Error::Api(Status::failure(code.as_u16(), reason_for_code(code), message))
+    let message = if text.is_empty() {
+        default_message(code).to_string()
+    } else {
+        text
+    };
+    Error::Api(Box::new(Status::failure(
+        code.as_u16(),
+        reason_for_code(code),
+        message,
+    )))
 }
 
 /// Upstream's reason for a bare HTTP code (`k8s.io/apimachinery/pkg/api/errors`).
@@ -227,7 +241,10 @@ mod tests {
         assert!(err.is_not_found());
         assert!(!err.is_conflict());
         assert_eq!(err.status_code(), Some(404));
-        assert_eq!(err.to_string(), r#"Error from server (NotFound): pods "x" not found"#);
+        assert_eq!(
+            err.to_string(),
+            r#"Error from server (NotFound): pods "x" not found"#
+        );
     }
 
     #[test]
@@ -249,7 +266,10 @@ mod tests {
         let err = error_from_response(StatusCode::SERVICE_UNAVAILABLE, b"upstream connect error\n");
         assert_eq!(err.status_code(), Some(503));
         assert_eq!(err.reason(), Some("ServiceUnavailable"));
-        assert_eq!(err.status().and_then(|s| s.message.as_deref()), Some("upstream connect error"));
+        assert_eq!(
+            err.status().and_then(|s| s.message.as_deref()),
+            Some("upstream connect error")
+        );
 
         let empty = error_from_response(StatusCode::NOT_FOUND, b"");
         assert!(empty.is_not_found());
@@ -260,8 +280,14 @@ mod tests {
 
     #[test]
     fn a_refused_connection_reads_like_kubectl() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
-        let err = Error::Connect { server: "127.0.0.1:8080".into(), source: Box::new(io) };
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let err = Error::Connect {
+            server: "127.0.0.1:8080".into(),
+            source: Box::new(io),
+        };
         assert_eq!(
             err.to_string(),
             "The connection to the server 127.0.0.1:8080 was refused - did you specify the right host or port?"

@@ -99,11 +99,17 @@ impl Kubeconfig {
     }
 
     pub fn context(&self, name: &str) -> Option<&Context> {
-        self.contexts.iter().find(|c| c.name == name).map(|c| &c.context)
+        self.contexts
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &c.context)
     }
 
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
-        self.clusters.iter().find(|c| c.name == name).map(|c| &c.cluster)
+        self.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &c.cluster)
     }
 
     pub fn user(&self, name: &str) -> Option<&User> {
@@ -148,13 +154,15 @@ users:
 mod tests {
     use super::*;
 
-
     #[test]
     fn parses_the_kubeconfig_seed_003_builds() {
         let kc = Kubeconfig::parse(SEED_003_ADMIN_CONF).unwrap();
         assert_eq!(kc.current_context, "admin");
         let ctx = kc.context("admin").unwrap();
-        assert_eq!((ctx.cluster.as_str(), ctx.user.as_str()), ("demystifions-kubernetes", "admin"));
+        assert_eq!(
+            (ctx.cluster.as_str(), ctx.user.as_str()),
+            ("demystifions-kubernetes", "admin")
+        );
         let cluster = kc.cluster("demystifions-kubernetes").unwrap();
         assert_eq!(cluster.server, "https://127.0.0.1:6443");
         assert!(cluster.certificate_authority_data.is_some());

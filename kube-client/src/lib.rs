@@ -47,6 +47,9 @@ pub use client::Client;
 pub use config::{ClientArgs, Config, ConfigError, LoadOptions};
 pub use dynamic::DynamicApi;
 pub use error::{Error, Result};
-pub use params::{DeleteParams, ListParams, LogParams, PatchType, PostParams, Preconditions, PropagationPolicy, WatchParams};
+pub use params::{
+    DeleteParams, ListParams, LogParams, PatchType, PostParams, Preconditions, PropagationPolicy,
+    WatchParams,
+};
 pub use verbs::Deleted;
 pub use watch::Event;

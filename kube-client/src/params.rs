@@ -66,7 +66,10 @@ pub struct WatchParams {
 impl WatchParams {
     /// Watch from the version a list returned.
     pub fn from_version(resource_version: &str) -> Self {
-        WatchParams { resource_version: Some(resource_version.to_string()), ..Default::default() }
+        WatchParams {
+            resource_version: Some(resource_version.to_string()),
+            ..Default::default()
+        }
     }
 
     pub(crate) fn query(&self) -> String {
@@ -75,8 +78,14 @@ impl WatchParams {
             ("resourceVersion", self.resource_version.clone()),
             ("labelSelector", self.label_selector.clone()),
             ("fieldSelector", self.field_selector.clone()),
-            ("timeoutSeconds", self.timeout_seconds.map(|t| t.to_string())),
-            ("allowWatchBookmarks", self.allow_bookmarks.then(|| "true".to_string())),
+            (
+                "timeoutSeconds",
+                self.timeout_seconds.map(|t| t.to_string()),
+            ),
+            (
+                "allowWatchBookmarks",
+                self.allow_bookmarks.then(|| "true".to_string()),
+            ),
         ])
     }
 }
@@ -135,7 +144,11 @@ impl PatchType {
 
     pub(crate) fn query(&self, pp: &PostParams) -> String {
         let mut pairs = pp.pairs();
-        if let PatchType::Apply { field_manager, force } = self {
+        if let PatchType::Apply {
+            field_manager,
+            force,
+        } = self
+        {
             pairs.retain(|(k, _)| *k != "fieldManager");
             pairs.push(("fieldManager", Some(field_manager.clone())));
             pairs.push(("force", Some(force.to_string())));
@@ -174,7 +187,10 @@ pub struct DeleteParams {
 
 impl DeleteParams {
     pub fn background() -> Self {
-        DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() }
+        DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..Default::default()
+        }
     }
 
     /// The `DeleteOptions` body, or `None` when every option is left unset (then we send
@@ -261,22 +277,44 @@ mod tests {
 
     #[test]
     fn list_params_become_the_apiservers_query_keys() {
-        let lp = ListParams { continue_token: Some("abc".into()), ..ListParams::default().labels("app=web").limit(500) };
-        assert_eq!(lp.query(), "?labelSelector=app%3Dweb&limit=500&continue=abc");
+        let lp = ListParams {
+            continue_token: Some("abc".into()),
+            ..ListParams::default().labels("app=web").limit(500)
+        };
+        assert_eq!(
+            lp.query(),
+            "?labelSelector=app%3Dweb&limit=500&continue=abc"
+        );
         assert_eq!(ListParams::default().query(), "");
     }
 
     #[test]
     fn watch_params_always_say_watch() {
-        let wp = WatchParams { timeout_seconds: Some(300), allow_bookmarks: true, ..WatchParams::from_version("42") };
-        assert_eq!(wp.query(), "?watch=true&resourceVersion=42&timeoutSeconds=300&allowWatchBookmarks=true");
+        let wp = WatchParams {
+            timeout_seconds: Some(300),
+            allow_bookmarks: true,
+            ..WatchParams::from_version("42")
+        };
+        assert_eq!(
+            wp.query(),
+            "?watch=true&resourceVersion=42&timeoutSeconds=300&allowWatchBookmarks=true"
+        );
     }
 
     #[test]
     fn apply_carries_its_field_manager_and_force() {
-        let pt = PatchType::Apply { field_manager: "kubectl".into(), force: false };
-        let pp = PostParams { field_validation: Some("Strict".into()), ..Default::default() };
-        assert_eq!(pt.query(&pp), "?fieldValidation=Strict&fieldManager=kubectl&force=false");
+        let pt = PatchType::Apply {
+            field_manager: "kubectl".into(),
+            force: false,
+        };
+        let pp = PostParams {
+            field_validation: Some("Strict".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            pt.query(&pp),
+            "?fieldValidation=Strict&fieldManager=kubectl&force=false"
+        );
         assert_eq!(pt.content_type(), "application/apply-patch+yaml");
     }
 
@@ -285,7 +323,10 @@ mod tests {
         assert_eq!(DeleteParams::default().body(), None);
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions { uid: Some("u1".into()), resource_version: None }),
+            preconditions: Some(Preconditions {
+                uid: Some("u1".into()),
+                resource_version: None,
+            }),
             ..DeleteParams::background()
         };
         assert_eq!(

@@ -81,7 +81,11 @@ impl LineDecoder {
     }
 
     pub fn with_limit(limit: usize) -> Self {
-        LineDecoder { buf: BytesMut::new(), scanned: 0, limit }
+        LineDecoder {
+            buf: BytesMut::new(),
+            scanned: 0,
+            limit,
+        }
     }
 
     /// Adds a chunk; returns the lines it completed (without `\n`; blank lines skipped).
@@ -120,7 +124,12 @@ pub fn lines(body: ByteStream) -> BoxStream<'static, Result<Bytes>> {
         ready: VecDeque<Bytes>,
         done: bool,
     }
-    let state = State { body, decoder: LineDecoder::new(), ready: VecDeque::new(), done: false };
+    let state = State {
+        body,
+        decoder: LineDecoder::new(),
+        ready: VecDeque::new(),
+        done: false,
+    };
     stream::unfold(state, |mut st| async move {
         loop {
             if let Some(line) = st.ready.pop_front() {
@@ -154,19 +163,33 @@ pub fn lines(body: ByteStream) -> BoxStream<'static, Result<Bytes>> {
 /// Decodes one line of a watch stream. `ERROR` events become [`Error::Api`].
 pub fn decode_event<K: DeserializeOwned>(line: &[u8]) -> Result<Event<K>> {
     let what = || "an event from the watch stream".to_string();
-    let raw: WatchEvent<Value> = serde_json::from_slice(line).map_err(|source| Error::Decode { what: what(), source })?;
-    let object = |v: Value| serde_json::from_value::<K>(v).map_err(|source| Error::Decode { what: what(), source });
+    let raw: WatchEvent<Value> = serde_json::from_slice(line).map_err(|source| Error::Decode {
+        what: what(),
+        source,
+    })?;
+    let object = |v: Value| {
+        serde_json::from_value::<K>(v).map_err(|source| Error::Decode {
+            what: what(),
+            source,
+        })
+    };
     match raw.type_.as_str() {
         "ADDED" => Ok(Event::Added(object(raw.object)?)),
         "MODIFIED" => Ok(Event::Modified(object(raw.object)?)),
         "DELETED" => Ok(Event::Deleted(object(raw.object)?)),
         "BOOKMARK" => Ok(Event::Bookmark {
-            resource_version: raw.object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string(),
+            resource_version: raw.object["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         }),
         "ERROR" => {
             let status: Status =
-                serde_json::from_value(raw.object).map_err(|source| Error::Decode { what: what(), source })?;
-            Err(Error::Api(status))
+                serde_json::from_value(raw.object).map_err(|source| Error::Decode {
+                    what: what(),
+                    source,
+                })?;
+            Err(Error::Api(Box::new(status)))
         }
         other => Err(Error::Decode {
             what: what(),
@@ -177,8 +200,12 @@ pub fn decode_event<K: DeserializeOwned>(line: &[u8]) -> Result<Event<K>> {
 
 /// The typed events of a watch body. A line that does not decode yields an error item and
 /// the stream goes on; the caller decides whether to stop (a reflector would re-list).
-pub fn events<K: DeserializeOwned + Send + 'static>(body: ByteStream) -> BoxStream<'static, Result<Event<K>>> {
-    lines(body).map(|line| line.and_then(|l| decode_event::<K>(&l))).boxed()
+pub fn events<K: DeserializeOwned + Send + 'static>(
+    body: ByteStream,
+) -> BoxStream<'static, Result<Event<K>>> {
+    lines(body)
+        .map(|line| line.and_then(|l| decode_event::<K>(&l)))
+        .boxed()
 }
 
 #[cfg(test)]
@@ -186,7 +213,10 @@ mod tests {
     use super::*;
 
     fn chunks(parts: &[&str]) -> ByteStream {
-        let owned: Vec<Result<Bytes>> = parts.iter().map(|p| Ok(Bytes::from(p.to_string()))).collect();
+        let owned: Vec<Result<Bytes>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from(p.to_string())))
+            .collect();
         stream::iter(owned).boxed()
     }
 
@@ -196,8 +226,17 @@ mod tests {
         assert!(d.push(b"{\"a\":").unwrap().is_empty());
         assert!(d.push(b"1").unwrap().is_empty());
         let got = d.push(b"}\n{\"b\":2}\n\n{\"c\":").unwrap();
-        assert_eq!(got, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"b\":2}")]);
-        assert_eq!(d.push(b"3}\r\n").unwrap(), vec![Bytes::from_static(b"{\"c\":3}\r")]);
+        assert_eq!(
+            got,
+            vec![
+                Bytes::from_static(b"{\"a\":1}"),
+                Bytes::from_static(b"{\"b\":2}")
+            ]
+        );
+        assert_eq!(
+            d.push(b"3}\r\n").unwrap(),
+            vec![Bytes::from_static(b"{\"c\":3}\r")]
+        );
         assert_eq!(d.finish(), None);
     }
 
@@ -216,7 +255,10 @@ mod tests {
     #[test]
     fn a_line_over_the_limit_is_an_error() {
         let mut d = LineDecoder::with_limit(8);
-        assert!(matches!(d.push(b"0123456789"), Err(Error::LineTooLong { limit: 8 })));
+        assert!(matches!(
+            d.push(b"0123456789"),
+            Err(Error::LineTooLong { limit: 8 })
+        ));
     }
 
     #[tokio::test]
@@ -230,9 +272,20 @@ mod tests {
         ]);
         let got: Vec<Result<Event<Value>>> = events::<Value>(body).collect().await;
         assert_eq!(got.len(), 4);
-        assert_eq!(got[0].as_ref().unwrap(), &Event::Added(serde_json::json!({"n":1})));
-        assert_eq!(got[1].as_ref().unwrap(), &Event::Modified(serde_json::json!({"n":2})));
-        assert_eq!(got[2].as_ref().unwrap(), &Event::Bookmark { resource_version: "77".into() });
+        assert_eq!(
+            got[0].as_ref().unwrap(),
+            &Event::Added(serde_json::json!({"n":1}))
+        );
+        assert_eq!(
+            got[1].as_ref().unwrap(),
+            &Event::Modified(serde_json::json!({"n":2}))
+        );
+        assert_eq!(
+            got[2].as_ref().unwrap(),
+            &Event::Bookmark {
+                resource_version: "77".into()
+            }
+        );
         let err = got[3].as_ref().unwrap_err();
         assert!(err.is_gone(), "{err}");
     }
