@@ -28,6 +28,12 @@ pub struct ResourceInfo {
     pub ops: KindOps,
 }
 
+impl std::fmt::Debug for ResourceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.api_version(), self.plural)
+    }
+}
+
 impl ResourceInfo {
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {

@@ -1,3 +1,165 @@
-//! (to be written: the apiserver library; for now only its storage layer)
+//! # kube-apiserver
+//!
+//! Mirrors upstream's `kube-apiserver`: the only component that talks to etcd. It
+//! validates and stores API objects, and serves them over REST with list and watch; every
+//! other component observes and changes the cluster only through it.
+//!
+//! ## Layout
+//! - [`config`]: the flags (upstream's names and defaults).
+//! - [`server`]: HTTP serving and the first routing level (health, discovery, OpenAPI, metrics).
+//! - [`request`]: URL + method → which resource, namespace, name, subresource and verb.
+//! - [`handlers`]: one function per verb (`read`, `write`, `delete`, `subresources`).
+//! - [`store`]: the generic object store: keys, the typed pipeline, compare-and-swap writes,
+//!   finalizers, generation.
+//! - [`admission`]: kind-specific rules (namespace lifecycle, service IPs, pod grace periods).
+//! - [`alloc`]: ClusterIP and NodePort bitmaps in etcd.
+//! - [`storage`]: the key-value backend (etcd) and the watch cache.
+//! - [`negotiate`]: JSON, YAML and Table representations.
+//! - [`discovery`], [`openapi`]: what clients read to learn what is served.
+//! - [`bootstrap`]: the namespaces and the `kubernetes` Service that always exist.
+//! - [`errors`]: every failure, and its `Status`.
+//! - [`metrics`]: `/metrics`.
 
+pub mod admission;
+pub mod alloc;
+pub mod bootstrap;
+pub mod config;
+pub mod discovery;
+pub mod errors;
+pub mod handlers;
+pub mod metrics;
+pub mod negotiate;
+pub mod openapi;
+pub mod request;
+pub mod server;
 pub mod storage;
+pub mod store;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+
+use crate::alloc::{Cidr, NodePorts, ServiceIps};
+use crate::config::{Config, DEFAULT_SERVICE_RANGE};
+use crate::storage::etcd::EtcdBackend;
+use crate::storage::Backend;
+use crate::store::Store;
+
+/// The client the apiserver uses to reach kubelets (for `pods/log`).
+pub type KubeletClient = HttpClient<hyper_util::client::legacy::connect::HttpConnector, Empty<bytes::Bytes>>;
+
+/// Everything a request handler can reach.
+pub struct State {
+    pub config: ResolvedConfig,
+    pub store: Store,
+    pub service_ips: ServiceIps,
+    pub node_ports: NodePorts,
+    pub metrics: Arc<metrics::Metrics>,
+    pub kubelet_client: KubeletClient,
+}
+
+/// The configuration after defaults that depend on other flags are applied.
+#[derive(Clone, Debug)]
+pub struct ResolvedConfig {
+    pub insecure_bind_address: IpAddr,
+    pub insecure_port: u16,
+    pub secure_port: u16,
+    pub advertise_address: String,
+    pub service_cidr: Cidr,
+    pub node_port_range: (u16, u16),
+}
+
+impl ResolvedConfig {
+    pub fn server_address(&self) -> String {
+        format!("{}:{}", self.advertise_address, self.insecure_port)
+    }
+
+    pub fn from_flags(config: &Config) -> anyhow::Result<ResolvedConfig> {
+        let range = match &config.service_cluster_ip_range {
+            Some(r) => r.clone(),
+            None => {
+                tracing::warn!("--service-cluster-ip-range not given; defaulting to {DEFAULT_SERVICE_RANGE}, as upstream does");
+                DEFAULT_SERVICE_RANGE.to_string()
+            }
+        };
+        let service_cidr = Cidr::parse(&range)
+            .filter(|c| c.prefix >= 12 && c.prefix <= 30)
+            .with_context(|| format!("--service-cluster-ip-range={range}: expected an IPv4 CIDR between /12 and /30"))?;
+        let node_port_range = alloc::parse_port_range(&config.service_node_port_range)
+            .with_context(|| format!("--service-node-port-range={}: expected FROM-TO", config.service_node_port_range))?;
+        let advertise = config.advertise_address.unwrap_or(config.insecure_bind_address);
+        Ok(ResolvedConfig {
+            insecure_bind_address: config.insecure_bind_address,
+            insecure_port: config.insecure_port,
+            secure_port: config.secure_port,
+            advertise_address: advertise.to_string(),
+            service_cidr,
+            node_port_range,
+        })
+    }
+}
+
+impl State {
+    /// Build the state on a storage backend: start the watch caches, wait for them.
+    pub async fn new(config: ResolvedConfig, backend: Arc<dyn Backend>, prefix: &str) -> State {
+        let store = Store::new(backend.clone(), prefix);
+        store.wait_ready().await;
+        let prefix = store.prefix().to_string();
+        State {
+            service_ips: ServiceIps::new(backend.clone(), &prefix, config.service_cidr),
+            node_ports: NodePorts::new(backend, &prefix, config.node_port_range.0, config.node_port_range.1),
+            config,
+            store,
+            metrics: metrics::Metrics::new(),
+            kubelet_client: HttpClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+/// Run the apiserver until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let resolved = ResolvedConfig::from_flags(&config)?;
+    tracing::info!("connecting to etcd at {}", config.etcd_servers.join(","));
+    let backend = EtcdBackend::connect(&config.etcd_servers)
+        .await
+        .with_context(|| format!("cannot reach etcd at {}", config.etcd_servers.join(",")))?;
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    let state = Arc::new(State::new(resolved, backend, &config.etcd_prefix).await);
+    bootstrap::ensure_defaults(&state).await.context("creating the default namespaces and the kubernetes Service")?;
+
+    let Some(addr) = server::insecure_address(&state) else {
+        anyhow::bail!("--insecure-port=0 and no TLS yet: nothing to serve on");
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!("serving insecurely on {addr}");
+    server::serve(listener, state, shutdown).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the one shutdown signal.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,105 @@
+//! The apiserver's flags, named and defaulted as upstream's, so that the seeds' command
+//! lines work as written:
+//!
+//! ```text
+//! kube-apiserver --etcd-servers=http://127.0.0.1:2379 --service-cluster-ip-range=10.0.0.0/16
+//! ```
+
+use std::net::IpAddr;
+
+use clap::Parser;
+
+/// kube-apiserver: validates and stores API objects in etcd, and serves them over REST
+/// with list and watch. Every other component talks only to it.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "kube-apiserver", version = crate::discovery::GIT_VERSION)]
+pub struct Config {
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_servers: Vec<String>,
+
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+
+    /// A CIDR notation IP range from which to assign service cluster IPs. This must not
+    /// overlap with any IP ranges assigned to nodes or pods.
+    #[arg(long)]
+    pub service_cluster_ip_range: Option<String>,
+
+    /// A port range to reserve for services with NodePort visibility. Example: '30000-32767'.
+    /// Inclusive at both ends of the range.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+
+    /// The IP address on which to serve the insecure (plain HTTP) port.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub insecure_bind_address: IpAddr,
+
+    /// The port on which to serve unsecured, unauthenticated access (0 disables it).
+    #[arg(long, default_value_t = 8080)]
+    pub insecure_port: u16,
+
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// The port on which to serve HTTPS with authentication and authorization (TLS comes in
+    /// a later version: the value is advertised in the `kubernetes` Service today).
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+
+    /// The IP address on which to advertise the apiserver to members of the cluster (the
+    /// `kubernetes` Endpoints). Defaults to the insecure bind address.
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+
+    // Flags of seed 003 accepted now and given their meaning by the TLS issue.
+    /// If true, allow privileged containers.
+    #[arg(long, default_value_t = false)]
+    pub allow_privileged: bool,
+    /// Ordered list of plug-ins to do authorization on secure port (accepted; not enforced yet).
+    #[arg(long)]
+    pub authorization_mode: Option<String>,
+    /// (Accepted; TLS comes in a later version.)
+    #[arg(long)]
+    pub client_ca_file: Option<String>,
+    /// (Accepted; TLS comes in a later version.)
+    #[arg(long)]
+    pub tls_cert_file: Option<String>,
+    /// (Accepted; TLS comes in a later version.)
+    #[arg(long)]
+    pub tls_private_key_file: Option<String>,
+    /// (Accepted; TLS comes in a later version.)
+    #[arg(long)]
+    pub etcd_cafile: Option<String>,
+    /// (Accepted; TLS comes in a later version.)
+    #[arg(long)]
+    pub etcd_certfile: Option<String>,
+    /// (Accepted; TLS comes in a later version.)
+    #[arg(long)]
+    pub etcd_keyfile: Option<String>,
+    /// (Accepted; service account tokens come in a later version.)
+    #[arg(long)]
+    pub service_account_key_file: Option<String>,
+    /// (Accepted; service account tokens come in a later version.)
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<String>,
+    /// (Accepted; service account tokens come in a later version.)
+    #[arg(long)]
+    pub service_account_issuer: Option<String>,
+
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, default_value = "info", env = "RUST_LOG")]
+    pub log_level: String,
+}
+
+/// Upstream's default when `--service-cluster-ip-range` is not given.
+pub const DEFAULT_SERVICE_RANGE: &str = "10.0.0.0/24";
+
+impl Config {
+    /// `host:port` of the insecure port, as written in `/api`'s serverAddressByClientCIDRs.
+    pub fn server_address(&self) -> String {
+        format!("{}:{}", self.insecure_bind_address, self.insecure_port)
+    }
+}

@@ -1,0 +1,148 @@
+//! The HTTP server: accept connections, route each request, measure it.
+//!
+//! Routing is two-level, as upstream: the fixed paths (health, version, discovery,
+//! OpenAPI, metrics) first, then resource requests parsed by [`request::parse`] and
+//! served by [`handlers::serve`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::errors::ApiError;
+use crate::handlers::{self, error_response, full, value_response, Body};
+use crate::negotiate::Format;
+use crate::{discovery, openapi, request, State};
+
+/// Request bodies above this size are refused (413), as upstream's 3 MiB limit.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Serve HTTP on `listener` until `shutdown` completes; then stop accepting and let the
+/// connections in flight finish (watches end when their clients see the stream close).
+pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                let state = state.clone();
+                let service = service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    // Long-running watches would hold shutdown forever: give connections a moment.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), graceful.shutdown()).await;
+}
+
+/// Serve one request (also what tests call, without a socket).
+pub async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = request::parse_query(req.uri().query());
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return error_response(&ApiError::RequestEntityTooLarge(MAX_BODY)),
+    };
+    let (response, verb, resource) = match route(state, &method, &path, query, parts.headers, body).await {
+        Ok(r) => r,
+        Err((e, verb, resource)) => (error_response(&e), verb, resource),
+    };
+    let code = response.status().as_u16();
+    state.metrics.observe(&verb, &resource, code, started.elapsed());
+    tracing::debug!("{method} {path} {code} {:?}", started.elapsed());
+    response
+}
+
+type Routed = Result<(Response<Body>, String, String), (ApiError, String, String)>;
+
+async fn route(state: &State, method: &Method, path: &str, query: request::Query, headers: http::HeaderMap, body: Bytes) -> Routed {
+    let fixed = |v: serde_json::Value| Ok((value_response(StatusCode::OK, &v, Format::Json, &[]), method.to_string(), String::new()));
+    let trimmed = path.trim_end_matches('/');
+    if method == Method::GET {
+        match trimmed {
+            "/healthz" | "/livez" => return Ok((text(StatusCode::OK, "ok"), method.to_string(), String::new())),
+            "/readyz" => {
+                let ok = state.store.backend().current_revision().await.is_ok();
+                let (code, msg) = if ok { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "[-]etcd failed: not ready") };
+                return Ok((text(code, msg), method.to_string(), String::new()));
+            }
+            "/version" => return fixed(discovery::version()),
+            "/metrics" => return Ok((text(StatusCode::OK, &state.metrics.render()), method.to_string(), String::new())),
+            "/api" => return fixed(discovery::core_versions(&state.config.server_address())),
+            "/apis" => return fixed(discovery::group_list()),
+            "/openapi/v3" => return fixed(openapi::index()),
+            "" => {
+                let paths = json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v3", "/readyz", "/version"]});
+                return fixed(paths);
+            }
+            _ => {}
+        }
+        if let Some(doc) = trimmed.starts_with("/openapi/v3/").then(|| openapi::document_for_path(trimmed)).flatten() {
+            return fixed(doc);
+        }
+        let parts: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
+        let discovered = match parts.as_slice() {
+            ["api", v] => discovery::resource_list("", v),
+            ["apis", g] => discovery::group(g),
+            ["apis", g, v] => discovery::resource_list(g, v),
+            _ => None,
+        };
+        if let Some(doc) = discovered {
+            return fixed(doc);
+        }
+    }
+    let info = match request::parse(method, trimmed, &query) {
+        Ok(Some(info)) => info,
+        Ok(None) => return Err((ApiError::NoSuchResource, method.to_string(), String::new())),
+        Err(e) => return Err((e, method.to_string(), String::new())),
+    };
+    let verb = info.verb.as_str().to_ascii_uppercase();
+    let resource = info.resource.plural.to_string();
+    match handlers::serve(state, info, method, query, headers, body).await {
+        Ok(r) => Ok((r, verb, resource)),
+        Err(e) => Err((e, verb, resource)),
+    }
+}
+
+fn text(code: StatusCode, body: &str) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(full(Bytes::from(body.to_string())))
+        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
+}
+
+/// Where to listen: `--insecure-bind-address:--insecure-port`.
+pub fn insecure_address(state: &State) -> Option<SocketAddr> {
+    (state.config.insecure_port != 0).then(|| SocketAddr::new(state.config.insecure_bind_address, state.config.insecure_port))
+}
