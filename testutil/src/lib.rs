@@ -1,4 +1,5 @@
-//! Test support: a private, real etcd for each test.
+//! Test support: a private, real etcd for each test, the real kube-apiserver binary on top
+//! of it ([`ApiServer`]), and the real kubectl pointed at it ([`Kubectl`]).
 //!
 //! [`Etcd::start`] picks two free loopback ports (client and peer), makes a fresh data
 //! directory under the system's temp dir, runs `/usr/bin/etcd` as a child process with its
@@ -25,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+mod apiserver;
+pub use apiserver::{binary, ApiServer, Kubectl};
+
 /// The etcd binary from Debian's `etcd-server` package.
 pub const ETCD_BIN: &str = "/usr/bin/etcd";
 /// The etcdctl binary from Debian's `etcd-client` package.
@@ -41,7 +45,7 @@ pub fn free_port() -> u16 {
 
 /// `N` distinct free ports: the listeners stay open until all are picked, so that the OS
 /// cannot hand out the same port twice.
-fn free_ports<const N: usize>() -> [u16; N] {
+pub fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
         .collect();
@@ -193,14 +197,14 @@ fn remove_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// A new, empty directory under the temp dir, unique per process and call.
-fn unique_temp_dir() -> anyhow::Result<PathBuf> {
+pub fn unique_temp_dir() -> anyhow::Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let dir = std::env::temp_dir().join(format!(
-        "testutil-etcd-{}-{}-{}",
+        "testutil-{}-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
         nanos

@@ -333,7 +333,7 @@ impl Shared {
         state.sender = broadcast::channel(WATCHER_BUFFER).0;
         drop(state);
         self.publish_progress(revision);
-        tracing::info!(prefix = %self.prefix, objects = count, revision, closed_watchers = closed, "watch cache listed");
+        tracing::debug!(prefix = %self.prefix, objects = count, revision, closed_watchers = closed, "watch cache listed");
         Ok(revision)
     }
 
@@ -461,7 +461,7 @@ async fn run(shared: Arc<Shared>, backend: Arc<dyn Backend>, cancel: Cancellatio
                     continue;
                 }
             };
-            tracing::info!(%prefix, from, "watch cache watching");
+            tracing::debug!(%prefix, from, "watch cache watching");
             loop {
                 let item = tokio::select! {
                     _ = cancel.cancelled() => return,
