@@ -200,6 +200,8 @@ impl Object for Job {
     fn prepare_for_create(&mut self) {
         self.status = Default::default();
         self.metadata.generation = Some(1);
+        // The apiserver has assigned uid and name by now.
+        self.generate_selector();
     }
 }
 

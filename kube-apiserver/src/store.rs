@@ -139,11 +139,10 @@ impl Store {
     /// of its key. A generated name that collides is retried with another suffix.
     pub async fn insert(&self, res: &'static ResourceInfo, namespace: &str, mut object: Value, dry_run: bool) -> Result<Value> {
         let generate_name = str_at(&object, "/metadata/generateName").to_string();
+        // Only a name made from generateName (prefix + 5 characters) may be replaced.
+        let generated = |name: &str| name.strip_prefix(generate_name.as_str()).is_some_and(|s| s.len() == 5);
         let mut attempts = 0;
         loop {
-            if str_at(&object, "/metadata/name").is_empty() {
-                object["metadata"]["name"] = json!(format!("{generate_name}{}", random_suffix()));
-            }
             let name = str_at(&object, "/metadata/name").to_string();
             if dry_run {
                 return Ok(object);
@@ -155,9 +154,9 @@ impl Store {
                     return Ok(object);
                 }
                 // A generated name that collides is retried with another suffix, as upstream.
-                Err(StorageError::AlreadyExists(_)) if !generate_name.is_empty() && attempts < 8 => {
+                Err(StorageError::AlreadyExists(_)) if !generate_name.is_empty() && generated(&name) && attempts < 8 => {
                     attempts += 1;
-                    object["metadata"]["name"] = json!("");
+                    object["metadata"]["name"] = json!(format!("{generate_name}{}", random_suffix()));
                 }
                 Err(e) => return Err(ApiError::from_storage(e, res, &name)),
             }
@@ -316,21 +315,23 @@ pub fn prepare_create(
     }
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(Time::now()));
-    meta.insert("generation".into(), json!(1));
     for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
         meta.remove(field);
     }
     let name_missing = str_at(&object, "/metadata/name").is_empty();
     let generate_missing = str_at(&object, "/metadata/generateName").is_empty();
+    if name_missing && !generate_missing {
+        // Named now, so that what depends on the name (a Job's labels) sees it; `insert`
+        // picks another suffix if this one is taken.
+        let generated = format!("{}{}", str_at(&object, "/metadata/generateName"), random_suffix());
+        object["metadata"]["name"] = json!(generated);
+    }
     (res.ops.prepare_for_create)(&mut object);
     (res.ops.default)(&mut object);
     let mut causes = (res.ops.validate)(&object);
     if name_missing && generate_missing {
         causes.retain(|c| c.field != "metadata.name");
         causes.insert(0, kube_api::validation::FieldError::required("metadata.name"));
-    } else if name_missing {
-        // The name will be generated: only the rest must be valid.
-        causes.retain(|c| c.field != "metadata.name");
     }
     if !causes.is_empty() {
         return Err(ApiError::invalid(res, str_at(&object, "/metadata/name"), causes));
@@ -383,9 +384,11 @@ pub fn prepare_update(
     }
     (res.ops.default)(&mut new);
     crate::admission::keep_allocations(res, current, &mut new);
-    if spec_of(&new) != spec_of(current) {
-        let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-        new["metadata"]["generation"] = json!(generation + 1);
+    // Kinds that track generation (their create sets it to 1) count changes of the spec.
+    if let Some(generation) = current.pointer("/metadata/generation").and_then(Value::as_i64) {
+        if spec_of(&new) != spec_of(current) {
+            new["metadata"]["generation"] = json!(generation + 1);
+        }
     }
     let causes = (res.ops.validate)(&new);
     if !causes.is_empty() {

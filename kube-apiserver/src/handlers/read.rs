@@ -279,10 +279,10 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     }
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
     let body: Body = StreamBody::new(stream).map_err(|never| match never {}).boxed();
-    let content_type = if matches!(ctx.format, Format::Yaml) { "application/json" } else { "application/json" };
+    // Watch streams are always JSON lines (upstream streams YAML watches as JSON too).
     Ok(Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::CACHE_CONTROL, "no-cache, private")
         .body(body)
         .unwrap_or_else(|_| Response::new(super::full(Bytes::new()))))
