@@ -1,0 +1,2 @@
+//! The kubelet library (the binary in `main.rs` only parses flags).
+pub mod cri;
