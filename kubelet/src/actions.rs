@@ -42,8 +42,13 @@ pub struct PodActions {
 }
 
 impl PodActions {
+    /// Nothing to do (waiting out a back-off is not doing anything).
     pub fn is_empty(&self) -> bool {
-        *self == PodActions { back_off: self.back_off.clone(), ..Default::default() }
+        !self.kill_pod
+            && self.create_sandbox.is_none()
+            && self.start_init.is_none()
+            && self.start.is_empty()
+            && self.remove.is_empty()
     }
 }
 

@@ -194,6 +194,7 @@ pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
         tracing::warn!("removing the directory of pod {}: {e}", actual.uid);
     }
     ctx.backoff().forget_prefix(&format!("{}/", actual.uid));
+    tracing::info!(pod = %format!("{}/{}", actual.namespace, actual.name), "pod killed: containers, sandbox and volumes removed");
 }
 
 /// Stops all running containers at once (each with its pod's grace period: SIGTERM, then
