@@ -108,7 +108,7 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, waiting: &Waiting, previo
         host_ip: host_ip.into(),
         init_container_statuses: init,
         container_statuses: containers,
-        start_time: previous.and_then(|p| p.start_time.clone()).or_else(|| Some(Time::now())),
+        start_time: previous.and_then(|p| p.start_time).or_else(|| Some(Time::now())),
         qos_class: pod.status.qos_class.clone(),
         ..Default::default()
     };
@@ -123,7 +123,7 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, waiting: &Waiting, previo
     for c in &mut status.conditions {
         let before = previous.and_then(|p| p.conditions.iter().find(|o| o.type_ == c.type_));
         c.last_transition_time = match before {
-            Some(b) if b.status == c.status => b.last_transition_time.clone(),
+            Some(b) if b.status == c.status => b.last_transition_time,
             _ => Some(Time::now()),
         };
     }
