@@ -9,6 +9,7 @@
 //!   kept under `--root-dir` rather than the shared `/var/lib/cni`, so that several kubelets
 //!   on one machine (the multi-node lab) never share them;
 //! - `portmap` turns `hostPort`s into DNAT rules.
+//!
 //! The loopback interface of each pod is brought up by containerd itself.
 //!
 //! `ipMasq` stays off: pods here have no way out of the node's network namespace, and
