@@ -13,7 +13,7 @@ packages=(
   busybox-static
   protobuf-compiler
   docker-registry
-  curl jq tmux iproute2
+  curl jq tmux iproute2 util-linux
 )
 
 missing=()

@@ -1,15 +1,163 @@
-//! kubelet — not built yet (issue 4). It parses no flags and does nothing but say so, so that
-//! nobody mistakes it for a working component.
+//! kubelet — the node agent (upstream `cmd/kubelet`).
+//!
+//! Standalone, as in seed 000: `kubelet --pod-manifest-path DIR --container-runtime-endpoint
+//! unix:///run/containerd/containerd.sock` runs the pods described by the files in DIR.
+//! Flags keep upstream's names and defaults; those marked "accepted" are parsed and
+//! documented but not used yet (API mode, the kubelet server).
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
-/// kubelet (not implemented yet: see issue 4).
-#[derive(Parser)]
+/// The Kubernetes node agent: runs pods on a CRI container runtime.
+#[derive(Parser, Debug)]
 #[command(name = "kubelet", version)]
-struct Args {}
+struct Args {
+    /// Directory of static pod manifests (YAML or JSON, one Pod per file), re-read every second.
+    #[arg(long, alias = "config")]
+    pod_manifest_path: Option<PathBuf>,
+    /// The CRI endpoint: unix:///path/to/socket or /path/to/socket.
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    container_runtime_endpoint: String,
+    /// Path to a kubeconfig for the apiserver (accepted; API mode comes later).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The apiserver URL, seed 000's old flag (accepted; API mode comes later).
+    #[arg(long)]
+    api_servers: Option<String>,
+    /// Register the node with the apiserver (accepted; API mode comes later).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    register_node: bool,
+    /// The node's name instead of the machine's hostname.
+    #[arg(long)]
+    hostname_override: Option<String>,
+    /// The node's IP address (reported as the pods' hostIP).
+    #[arg(long, default_value = "")]
+    node_ip: String,
+    /// Labels to add when registering the node, key=value,... (accepted).
+    #[arg(long, default_value = "")]
+    node_labels: String,
+    /// Taints to register the node with, key=value:Effect,... (accepted).
+    #[arg(long, default_value = "")]
+    register_with_taints: String,
+    /// The CIDR pods of this node get their IPs from; the kubelet writes the CNI config for it.
+    #[arg(long)]
+    pod_cidr: Option<String>,
+    /// Maximum number of pods on this node (accepted).
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+    /// Directory for the kubelet's files (pods, volumes).
+    #[arg(long, default_value = "/var/lib/kubelet")]
+    root_dir: PathBuf,
+    /// Directory where containerd writes container logs (upstream's podLogsDir).
+    #[arg(long, default_value = "/var/log/pods")]
+    pod_logs_dir: PathBuf,
+    /// Port of the kubelet's server (accepted; the server comes later).
+    #[arg(long, default_value_t = 10250)]
+    port: u16,
+    /// Port of the healthz endpoint (accepted).
+    #[arg(long, default_value_t = 10248)]
+    healthz_port: u16,
+    /// Fail when swap is on (accepted; this kubelet does not check).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    fail_swap_on: bool,
+    /// Where to write the CNI configuration; must be containerd's CNI conf_dir.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Cluster DNS server IPs, comma-separated, for pods with dnsPolicy ClusterFirst.
+    #[arg(long, value_delimiter = ',')]
+    cluster_dns: Vec<String>,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// How often node status is posted (accepted).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    node_status_update_frequency: Duration,
+    /// Maximum time between full syncs (accepted: this kubelet compares every pod every second).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    sync_frequency: Duration,
+    /// How often the manifest directory is checked (accepted: it is read every second).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    file_check_frequency: Duration,
+}
 
-fn main() {
-    let _ = Args::parse();
-    eprintln!("kubelet: not implemented yet (issue 4)");
-    std::process::exit(1);
+/// Go-style durations: `1m`, `20s`, `500ms`, `1h`, `1m30s`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or(format!("missing unit in {s:?}"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("bad duration {s:?}"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        total += match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            u => return Err(format!("unknown unit {u:?} in {s:?}")),
+        };
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+fn node_name(args: &Args) -> String {
+    let name = args.hostname_override.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    });
+    name.to_lowercase()
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    if args.kubeconfig.is_some() || args.api_servers.is_some() {
+        tracing::warn!("API mode is not implemented yet: running static pods only");
+    }
+    let config = kubelet::Config {
+        node_name: node_name(&args),
+        node_ip: args.node_ip.clone(),
+        pod_manifest_path: args.pod_manifest_path.clone(),
+        runtime_endpoint: args.container_runtime_endpoint.clone(),
+        root_dir: args.root_dir.clone(),
+        pod_logs_dir: args.pod_logs_dir.clone(),
+        pod_cidr: args.pod_cidr.clone(),
+        cni_conf_dir: args.cni_conf_dir.clone(),
+        cluster_dns: args.cluster_dns.clone(),
+        cluster_domain: args.cluster_domain.clone(),
+        runtime_connect_timeout: Duration::from_secs(30),
+    };
+    tracing::info!("kubelet starting on node {:?}", config.node_name);
+    kubelet::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("10").is_err());
+    }
 }

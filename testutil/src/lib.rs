@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 mod apiserver;
+pub mod containerd;
+pub mod netns;
 pub use apiserver::{binary, ApiServer, Kubectl};
 
 /// The etcd binary from Debian's `etcd-server` package.

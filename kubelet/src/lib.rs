@@ -1,0 +1,149 @@
+//! The kubelet: the node agent that runs pods on the container runtime (upstream's
+//! `cmd/kubelet`). `main.rs` parses flags into a [`Config`] and calls [`run`].
+//!
+//! # Layout
+//!
+//! The control loop observes desired pods (`config`) and actual containers
+//! (`runtime_pods`), compares them (`actions`) and acts (`sync_pod`); `pod_workers` is the
+//! loop itself — start reading there.
+//!
+//! - [`pod_workers`]: the sync loop and one worker per pod.
+//! - [`config`]: the desired pods, merged from sources; [`config::file`] reads
+//!   `--pod-manifest-path` (static pods, standalone mode).
+//! - [`runtime_pods`]: the actual state, listed from the runtime and grouped by pod.
+//! - [`actions`]: compare desired with actual for one pod (pure, table-tested).
+//! - [`sync_pod`]: carry the actions out: sandbox, images, containers, kill.
+//! - [`sandbox`], [`container`]: a pod / container spec → CRI config.
+//! - [`labels`]: the labels that let a restarted kubelet find its pods.
+//! - [`backoff`]: crash-loop and image-pull back-off (10 s doubling to 5 min).
+//! - [`volumes`]: emptyDir and hostPath.
+//! - [`status`]: PodStatus from CRI statuses (phase, conditions, containerStatuses).
+//! - [`cni`]: the node's CNI conflist for its pod CIDR.
+//! - [`cri`]: the gRPC client of the runtime over its Unix socket.
+//!
+//! Not yet: API mode (node registration, Lease heartbeat, pods from the apiserver, status
+//! writes, mirror pods) — it comes on the control-loop kit's informer as another
+//! [`config::Source`]; probes; configMap/secret volumes; the server on `--port`.
+
+pub mod actions;
+pub mod backoff;
+pub mod cni;
+pub mod config;
+pub mod container;
+pub mod cri;
+pub mod labels;
+pub mod pod_workers;
+pub mod runtime_pods;
+pub mod sandbox;
+pub mod status;
+pub mod sync_pod;
+pub mod volumes;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Everything `run` needs, filled from the flags by `main.rs`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node's name (`--hostname-override` or the machine's hostname, lowercased).
+    pub node_name: String,
+    /// `--node-ip`: reported as the pods' hostIP.
+    pub node_ip: String,
+    /// `--pod-manifest-path`: the static pod directory, if any.
+    pub pod_manifest_path: Option<PathBuf>,
+    /// `--container-runtime-endpoint`.
+    pub runtime_endpoint: String,
+    /// `--root-dir`: pod directories and volumes.
+    pub root_dir: PathBuf,
+    /// Where containerd writes container logs (`/var/log/pods`).
+    pub pod_logs_dir: PathBuf,
+    /// `--pod-cidr`: when set, the CNI conflist for it is written.
+    pub pod_cidr: Option<String>,
+    /// `--cni-conf-dir`.
+    pub cni_conf_dir: PathBuf,
+    /// `--cluster-dns` and `--cluster-domain`.
+    pub cluster_dns: Vec<String>,
+    pub cluster_domain: String,
+    /// How long to keep trying to reach the runtime at start.
+    pub runtime_connect_timeout: Duration,
+}
+
+/// Why the kubelet could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The runtime did not answer in time.
+    #[error(transparent)]
+    Cri(#[from] cri::CriError),
+    /// A directory or the CNI configuration could not be written.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the kubelet until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let io = |what: String| move |source| Error::Io { what, source };
+    for dir in [&config.root_dir, &config.pod_logs_dir] {
+        std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    }
+    let cri = connect(&config).await?;
+    let version = cri.version().await?;
+    tracing::info!(
+        "container runtime {} {} (CRI {}) at {}",
+        version.runtime_name,
+        version.runtime_version,
+        version.runtime_api_version,
+        config.runtime_endpoint
+    );
+    match &config.pod_cidr {
+        Some(cidr) => {
+            let path = cni::write(&config.cni_conf_dir, cidr, &config.root_dir)
+                .map_err(io(format!("write CNI config into {}", config.cni_conf_dir.display())))?;
+            tracing::info!("wrote CNI config {} for pod CIDR {cidr}", path.display());
+        }
+        None => tracing::warn!("no --pod-cidr: pods get a network only if the runtime has a CNI config already"),
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pod_config = config::PodConfig::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(dir) = config.pod_manifest_path.clone() {
+        tracing::info!("watching static pod manifests in {}", dir.display());
+        tasks.spawn(config::file::run(dir, config.node_name.clone(), pod_config.clone(), stop_rx.clone()));
+    }
+    let ctx = Arc::new(sync_pod::Context {
+        cri,
+        resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        backoff: Mutex::new(backoff::Backoff::default()),
+        config,
+    });
+    tasks.spawn(pod_workers::run(ctx, pod_config, stop_rx));
+
+    shutdown.await;
+    tracing::info!("shutting down: stopping the sync loop (pods keep running)");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Connects to the runtime, retrying for a while: at boot containerd may start after us.
+async fn connect(config: &Config) -> Result<cri::Cri, cri::CriError> {
+    let deadline = tokio::time::Instant::now() + config.runtime_connect_timeout;
+    loop {
+        match cri::Cri::connect(&config.runtime_endpoint).await {
+            Ok(cri) => return Ok(cri),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!("{e}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! *Act*: carry out the [`PodActions`] for one pod (upstream's `SyncPod` and `KillPod` in
+//! `kuberuntime_manager.go`), in the order the runtime needs: kill what is left of a dead
+//! sandbox, prepare volumes, create the sandbox, remove old instances, then pull images and
+//! create and start containers. Each step that fails is logged and becomes the container's
+//! waiting reason (`ErrImagePull`, `CreateContainerError`, ...); the next pass of the loop
+//! simply tries again, so nothing here retries by itself.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use kube_api::core::{Container, Pod};
+
+use crate::actions::{backoff_key, PodActions};
+use crate::backoff::Backoff;
+use crate::cri::{api, Cri};
+use crate::runtime_pods::{RuntimePod, State};
+use crate::sandbox::SandboxContext;
+use crate::{container, sandbox, volumes, Config};
+
+/// What every pod worker shares.
+pub struct Context {
+    pub cri: Cri,
+    pub config: Config,
+    /// A std Mutex: it is held for a lookup or an update, never across an `.await`.
+    pub backoff: Mutex<Backoff>,
+    /// The node's /etc/resolv.conf, read once at start (for `dnsPolicy: Default`).
+    pub resolv_conf: String,
+}
+
+/// Why containers are not running, by container name: (reason, message).
+pub type Waiting = HashMap<String, (String, String)>;
+
+impl Context {
+    fn sandbox_ctx(&self) -> SandboxContext<'_> {
+        SandboxContext {
+            pod_logs_dir: &self.config.pod_logs_dir,
+            cluster_dns: &self.config.cluster_dns,
+            cluster_domain: &self.config.cluster_domain,
+            host_resolv_conf: &self.resolv_conf,
+        }
+    }
+
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        // A panic while holding this lock leaves plain data behind: keep using it.
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Brings one pod towards its spec; returns the waiting reasons of what could not start.
+pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, actions: PodActions) -> Waiting {
+    let mut waiting = Waiting::new();
+    let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
+    let actual = actual.unwrap_or_default();
+
+    if actions.kill_pod {
+        tracing::info!(pod = %key, "sandbox is not ready: killing the pod's containers before a new sandbox");
+        kill_containers_and_sandboxes(ctx, &actual).await;
+    }
+
+    let volume_paths = match volumes::setup(&ctx.config.root_dir, pod) {
+        Ok(paths) => paths,
+        Err(e) => {
+            tracing::warn!(pod = %key, "FailedMount: {e}");
+            for c in pod.spec.all_containers() {
+                waiting.insert(c.name.clone(), ("ContainerCreating".into(), format!("FailedMount: {e}")));
+            }
+            return waiting;
+        }
+    };
+
+    let attempt = actions.create_sandbox.unwrap_or_else(|| actual.latest_sandbox().map(|s| s.attempt).unwrap_or(0));
+    let sandbox_config = sandbox::config(pod, attempt, &ctx.sandbox_ctx());
+    let (sandbox_id, pod_ip) = match (&actions.create_sandbox, &actions.sandbox_id) {
+        (Some(_), _) => match create_sandbox(ctx, &sandbox_config).await {
+            Ok(created) => {
+                tracing::info!(pod = %key, sandbox = %created.0, ip = %created.1, "created pod sandbox (attempt {attempt})");
+                created
+            }
+            Err(message) => {
+                tracing::warn!(pod = %key, "FailedCreatePodSandBox: {message}");
+                for c in pod.spec.all_containers() {
+                    waiting.insert(c.name.clone(), ("ContainerCreating".into(), message.clone()));
+                }
+                return waiting;
+            }
+        },
+        (None, Some(id)) => (id.clone(), actual.latest_sandbox().map(|s| s.ip.clone()).unwrap_or_default()),
+        (None, None) => return waiting,
+    };
+
+    for id in &actions.remove {
+        if let Err(e) = ctx.cri.remove_container(id).await {
+            tracing::warn!(pod = %key, "removing old container {id}: {e}");
+        }
+    }
+
+    let to_start = actions
+        .start_init
+        .map(|i| &pod.spec.init_containers[i])
+        .into_iter()
+        .chain(actions.start.iter().map(|&i| &pod.spec.containers[i]));
+    for c in to_start {
+        // A fresh sandbox starts every container at its first attempt; otherwise the new
+        // instance counts one more restart than the newest old one.
+        let previous = if actions.create_sandbox.is_some() { None } else { actual.latest(&c.name) };
+        let attempt = previous.map(|p| p.attempt + 1).unwrap_or(0);
+        let ctr = StartArgs { sandbox_id: &sandbox_id, sandbox_config: &sandbox_config, volumes: &volume_paths, pod_ip: &pod_ip };
+        match start_container(ctx, pod, c, attempt, &ctr).await {
+            Ok(id) => {
+                tracing::info!(pod = %key, container = %c.name, "Started container {} (id {id}, restart count {attempt})", c.name);
+                if previous.is_some_and(|p| p.state == State::Exited) {
+                    ctx.backoff().next(&backoff_key(pod, &c.name), SystemTime::now());
+                }
+            }
+            Err((reason, message)) => {
+                tracing::warn!(pod = %key, container = %c.name, "{reason}: {message}");
+                waiting.insert(c.name.clone(), (reason, message));
+            }
+        }
+    }
+    waiting
+}
+
+async fn create_sandbox(ctx: &Context, config: &api::PodSandboxConfig) -> Result<(String, String), String> {
+    std::fs::create_dir_all(&config.log_directory).map_err(|e| format!("create {}: {e}", config.log_directory))?;
+    let id = ctx.cri.run_pod_sandbox(config.clone()).await.map_err(|e| e.message())?;
+    let ip = ctx.cri.pod_sandbox_status(&id).await.map_err(|e| e.message())?.network.map(|n| n.ip).unwrap_or_default();
+    Ok((id, ip))
+}
+
+struct StartArgs<'a> {
+    sandbox_id: &'a str,
+    sandbox_config: &'a api::PodSandboxConfig,
+    volumes: &'a HashMap<String, std::path::PathBuf>,
+    pod_ip: &'a str,
+}
+
+/// Pull (by policy), create, start. Errors are (reason, message) as the status shows them.
+async fn start_container(
+    ctx: &Context,
+    pod: &Pod,
+    c: &Container,
+    attempt: u32,
+    args: &StartArgs<'_>,
+) -> Result<String, (String, String)> {
+    let image_ref = ensure_image(ctx, pod, c, args.sandbox_config).await?;
+    let config = container::config(pod, c, attempt, &image_ref, args.volumes, args.pod_ip);
+    let id = ctx
+        .cri
+        .create_container(args.sandbox_id, config, args.sandbox_config.clone())
+        .await
+        .map_err(|e| ("CreateContainerError".to_string(), e.message()))?;
+    ctx.cri.start_container(&id).await.map_err(|e| ("RunContainerError".to_string(), e.message()))?;
+    Ok(id)
+}
+
+/// `imagePullPolicy`: `Never` uses what is there, `IfNotPresent` pulls only when missing,
+/// `Always` pulls every time a container starts. Failed pulls back off like crashes do.
+async fn ensure_image(ctx: &Context, pod: &Pod, c: &Container, sandbox_config: &api::PodSandboxConfig) -> Result<String, (String, String)> {
+    let present = match c.image_pull_policy.as_str() {
+        "Always" => None,
+        _ => ctx.cri.image_status(&c.image).await.map_err(|e| ("ErrImageInspect".to_string(), e.message()))?,
+    };
+    if let Some(image) = present {
+        return Ok(image.id);
+    }
+    if c.image_pull_policy == "Never" {
+        let message = format!("Container image {:?} is not present with pull policy of Never", c.image);
+        return Err(("ErrImageNeverPull".into(), message));
+    }
+    let key = format!("{}/pull", backoff_key(pod, &c.name));
+    if ctx.backoff().in_backoff(&key, SystemTime::now()).is_some() {
+        return Err(("ImagePullBackOff".into(), format!("Back-off pulling image {:?}", c.image)));
+    }
+    tracing::info!(container = %c.name, "Pulling image {:?}", c.image);
+    match ctx.cri.pull_image(&c.image, Some(sandbox_config.clone())).await {
+        Ok(image_ref) => {
+            ctx.backoff().reset(&key);
+            tracing::info!(container = %c.name, "Successfully pulled image {:?}", c.image);
+            Ok(image_ref)
+        }
+        Err(e) => {
+            ctx.backoff().next(&key, SystemTime::now());
+            Err(("ErrImagePull".into(), e.message()))
+        }
+    }
+}
+
+/// Stops and removes everything of a pod that is no longer desired, then its volumes.
+pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
+    kill_containers_and_sandboxes(ctx, actual).await;
+    if let Err(e) = volumes::cleanup(&ctx.config.root_dir, &actual.uid) {
+        tracing::warn!("removing the directory of pod {}: {e}", actual.uid);
+    }
+    ctx.backoff().forget_prefix(&format!("{}/", actual.uid));
+    tracing::info!(pod = %format!("{}/{}", actual.namespace, actual.name), "pod killed: containers, sandbox and volumes removed");
+}
+
+/// Stops all running containers at once (each with its pod's grace period: SIGTERM, then
+/// SIGKILL when it runs out), removes them, then stops and removes the sandboxes.
+async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
+    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| async move {
+        tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, c.grace_period);
+        if let Err(e) = ctx.cri.stop_container(&c.id, c.grace_period).await {
+            tracing::warn!("stopping container {}: {e}", c.id);
+        }
+    });
+    futures::future::join_all(stops).await;
+    for c in &actual.containers {
+        if let Err(e) = ctx.cri.remove_container(&c.id).await {
+            tracing::warn!("removing container {}: {e}", c.id);
+        }
+    }
+    for s in &actual.sandboxes {
+        if let Err(e) = ctx.cri.stop_pod_sandbox(&s.id).await {
+            tracing::warn!("stopping sandbox {}: {e}", s.id);
+        }
+        if let Err(e) = ctx.cri.remove_pod_sandbox(&s.id).await {
+            tracing::warn!("removing sandbox {}: {e}", s.id);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Volumes: making each of a pod's volumes exist on the node before its containers start,
+//! and removing them when the pod is gone (upstream's volume manager, much reduced).
+//!
+//! - `emptyDir` is a directory under the pod's directory,
+//!   `ROOT_DIR/pods/UID/volumes/kubernetes.io~empty-dir/NAME` (upstream's path), created
+//!   empty and shared by every container that mounts it; it lives as long as the pod.
+//!   `medium: Memory` should be a tmpfs; here it is a plain directory (noted in the log).
+//! - `hostPath` is the node's own path, created first when its `type` asks for it.
+//!
+//! Other sources (configMap, secret, downwardAPI, ...) come with API mode.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use kube_api::core::{Pod, Volume};
+
+/// A volume could not be prepared; the pod's containers are not started (upstream's
+/// `FailedMount`).
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    /// The directory could not be created.
+    #[error("create {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `hostPath` of type `Directory`/`File`/... does not exist on the node.
+    #[error("hostPath type check failed: {path} is not a {type_}")]
+    HostPathType { path: String, type_: String },
+    /// A source this kubelet does not handle yet.
+    #[error("volume {0:?}: unsupported volume source (only emptyDir and hostPath for now)")]
+    Unsupported(String),
+}
+
+/// `ROOT_DIR/pods/UID`: everything the kubelet keeps on disk for one pod.
+pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
+    root_dir.join("pods").join(uid)
+}
+
+/// Prepares every volume of `pod` and returns the host path of each, by volume name.
+pub fn setup(root_dir: &Path, pod: &Pod) -> Result<HashMap<String, PathBuf>, VolumeError> {
+    let mut paths = HashMap::new();
+    for volume in &pod.spec.volumes {
+        paths.insert(volume.name.clone(), setup_one(root_dir, &pod.metadata.uid, volume)?);
+    }
+    Ok(paths)
+}
+
+fn setup_one(root_dir: &Path, uid: &str, volume: &Volume) -> Result<PathBuf, VolumeError> {
+    if volume.empty_dir.is_some() {
+        let path = pod_dir(root_dir, uid).join("volumes/kubernetes.io~empty-dir").join(&volume.name);
+        create_dir(&path)?;
+        return Ok(path);
+    }
+    if let Some(host) = &volume.host_path {
+        let path = PathBuf::from(&host.path);
+        match host.type_.as_deref().unwrap_or("") {
+            "DirectoryOrCreate" => create_dir(&path)?,
+            "Directory" if !path.is_dir() => return Err(type_error(host.path.clone(), "directory")),
+            "File" if !path.is_file() => return Err(type_error(host.path.clone(), "file")),
+            "FileOrCreate" if !path.exists() => {
+                if let Some(parent) = path.parent() {
+                    create_dir(parent)?;
+                }
+                std::fs::write(&path, b"").map_err(|source| VolumeError::Create { path: path.clone(), source })?;
+            }
+            _ => {}
+        }
+        return Ok(path);
+    }
+    Err(VolumeError::Unsupported(volume.name.clone()))
+}
+
+fn type_error(path: String, type_: &str) -> VolumeError {
+    VolumeError::HostPathType { path, type_: type_.into() }
+}
+
+fn create_dir(path: &Path) -> Result<(), VolumeError> {
+    std::fs::create_dir_all(path).map_err(|source| VolumeError::Create { path: path.to_path_buf(), source })
+}
+
+/// Removes the pod's directory (its emptyDirs with it) once its containers are gone.
+/// hostPath volumes are the node's and are never touched.
+pub fn cleanup(root_dir: &Path, uid: &str) -> std::io::Result<()> {
+    let dir = pod_dir(root_dir, uid);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_dir_lives_under_the_pods_directory_and_goes_with_it() {
+        let root = tempfile::tempdir().unwrap();
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u1"},
+            "spec": {"volumes": [{"name": "logs", "emptyDir": {}}], "containers": []}
+        }))
+        .unwrap();
+        let paths = setup(root.path(), &pod).unwrap();
+        let logs = &paths["logs"];
+        assert_eq!(logs, &root.path().join("pods/u1/volumes/kubernetes.io~empty-dir/logs"));
+        assert!(logs.is_dir());
+        cleanup(root.path(), "u1").unwrap();
+        assert!(!logs.exists());
+    }
+
+    #[test]
+    fn a_host_path_of_type_directory_must_exist() {
+        let root = tempfile::tempdir().unwrap();
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "u"},
+            "spec": {"volumes": [{"name": "h", "hostPath": {"path": "/nonexistent/x", "type": "Directory"}}]}
+        }))
+        .unwrap();
+        assert!(matches!(setup(root.path(), &pod), Err(VolumeError::HostPathType { .. })));
+    }
+}

@@ -1,0 +1,92 @@
+//! A private containerd for one test: its own root, state, socket and CNI conf dir under a
+//! temp dir, configured by `hack/containerd.sh config` (so tests and humans use the same
+//! configuration), running inside the test's [`NetNs`], with the project's images
+//! (`hack/build-images.sh`) imported. Dropping it kills every task it runs, then
+//! containerd itself, by PID, and removes the directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::netns::{run, NetNs};
+use crate::unique_temp_dir;
+
+/// The repository's `hack/` directory.
+pub fn hack_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hack")
+}
+
+pub struct Containerd {
+    /// The directory holding config, root, state, `cni/` and `containerd.log`.
+    pub dir: PathBuf,
+    /// The gRPC (CRI) socket.
+    pub socket: PathBuf,
+    /// The CNI conf dir containerd reads (the kubelet's `--cni-conf-dir`).
+    pub cni_conf_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Containerd {
+    /// Starts containerd in `netns` and imports the local images.
+    pub fn start_in(netns: &NetNs) -> anyhow::Result<Containerd> {
+        let dir = unique_temp_dir()?;
+        run(Command::new("bash").arg(hack_dir().join("containerd.sh")).arg("config").arg(&dir))?;
+        let log = std::fs::File::create(dir.join("containerd.log")).context("create containerd.log")?;
+        let child = netns
+            .command("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("start containerd")?;
+        let ctd = Containerd { socket: dir.join("containerd.sock"), cni_conf_dir: dir.join("cni"), dir, child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while run(&mut ctd.ctr(&["version"])).is_err() {
+            if Instant::now() > deadline {
+                bail!("containerd did not answer; see {}", ctd.dir.join("containerd.log").display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        run(Command::new("bash").arg(hack_dir().join("build-images.sh")).arg(ctd.dir.join("images")).arg(&ctd.socket))?;
+        Ok(ctd)
+    }
+
+    /// `ctr --address SOCK -n k8s.io ARGS...`
+    pub fn ctr(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("--address").arg(&self.socket).args(["-n", "k8s.io"]).args(args);
+        c
+    }
+
+    /// IDs of the containers (sandboxes included) containerd knows.
+    pub fn containers(&self) -> anyhow::Result<Vec<String>> {
+        Ok(run(&mut self.ctr(&["containers", "ls", "-q"]))?.lines().map(String::from).collect())
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Tasks first: their shims outlive containerd otherwise.
+        if let Ok(ids) = run(&mut self.ctr(&["tasks", "ls", "-q"])) {
+            for id in ids.lines() {
+                let _ = self.ctr(&["tasks", "kill", "-s", "SIGKILL", id]).status();
+                let _ = self.ctr(&["tasks", "delete", "-f", id]).output();
+            }
+        }
+        if let Ok(ids) = self.containers() {
+            for id in ids {
+                let _ = self.ctr(&["containers", "rm", &id]).output();
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("umount").arg("-R").arg(self.dir.join("root")).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
