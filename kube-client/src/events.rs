@@ -61,6 +61,9 @@ struct Fingerprint {
     message: String,
 }
 
+/// Fingerprint → (namespace, name, count) of the event it was written as.
+type Seen = HashMap<Fingerprint, (String, String, i32)>;
+
 /// Writes events for one component. Clone it freely.
 #[derive(Clone)]
 pub struct Recorder {
@@ -68,7 +71,7 @@ pub struct Recorder {
     component: String,
     host: String,
     /// The event each fingerprint was written as, and its count so far.
-    seen: Arc<Mutex<HashMap<Fingerprint, (String, String, i32)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 /// The `involvedObject` of an event about `obj`.
@@ -154,7 +157,7 @@ impl Recorder {
                 component: self.component.clone(),
                 host: self.host.clone(),
             },
-            first_timestamp: Some(now.clone()),
+            first_timestamp: Some(now),
             last_timestamp: Some(now),
             count: Some(1),
             type_: type_.as_str().to_string(),
@@ -173,7 +176,7 @@ impl Recorder {
         Ok(created)
     }
 
-    fn seen_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Fingerprint, (String, String, i32)>> {
+    fn seen_lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

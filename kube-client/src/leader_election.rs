@@ -181,15 +181,14 @@ impl LeaderElector {
         info!("successfully acquired lease {lease}");
 
         let leading = shutdown.child_token();
-        let renewer = tokio::spawn({
-            let me = self.clone();
-            let leading = leading.clone();
-            async move { me.renew_loop(observed, leading).await }
-        });
-        lead(leading.clone()).await;
-        // The loops are done: stop renewing, then give the lease up if still ours.
-        leading.cancel();
-        let lost = renewer.await.unwrap_or(true);
+        // The loops and the renewals run side by side in this task (not a spawned one), so
+        // that nothing renews a lease for loops that are gone.
+        let run_loops = async {
+            lead(leading.clone()).await;
+            // The loops are done: stop renewing, then give the lease up if still ours.
+            leading.cancel();
+        };
+        let ((), lost) = tokio::join!(run_loops, self.renew_loop(observed, leading.clone()));
         if lost {
             return Err(LeaderElectionError::Lost {
                 lease,
@@ -238,7 +237,7 @@ impl LeaderElector {
             holder_identity: Some(self.identity.clone()),
             lease_duration_seconds: Some(self.args.lease_duration.as_secs().max(1) as i32),
             acquire_time: acquire,
-            renew_time: Some(now.clone()),
+            renew_time: Some(now),
             lease_transitions: Some(transitions),
             ..Default::default()
         };
@@ -253,7 +252,7 @@ impl LeaderElector {
             let mut lease = Lease::default();
             lease.metadata.name = self.name.clone();
             lease.metadata.namespace = self.args.resource_namespace.clone();
-            lease.spec = mine(Some(now.clone()), 0);
+            lease.spec = mine(Some(now), 0);
             return match self.api.create(&lease).await {
                 Ok(created) => {
                     *observed = Some(Observed { spec: created.spec, at: Instant::now() });
@@ -283,7 +282,7 @@ impl LeaderElector {
         lease.spec = if held_by_me {
             mine(lease.spec.acquire_time.clone(), transitions)
         } else {
-            mine(Some(now.clone()), transitions + 1)
+            mine(Some(now), transitions + 1)
         };
         match self.api.replace(&lease).await {
             Ok(updated) => {
