@@ -280,7 +280,7 @@ impl LeaderElector {
 
         let transitions = lease.spec.lease_transitions.unwrap_or(0);
         lease.spec = if held_by_me {
-            mine(lease.spec.acquire_time.clone(), transitions)
+            mine(lease.spec.acquire_time, transitions)
         } else {
             mine(Some(now), transitions + 1)
         };

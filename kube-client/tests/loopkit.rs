@@ -83,14 +83,14 @@ fn churn(pods: Api<Pod>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usize
         while !stop.load(Ordering::SeqCst) {
             i += 1;
             let name = format!("churn-{i}");
-            if pods.create(&pod(&name, i % 5 != 0)).await.is_ok() {
+            if pods.create(&pod(&name, !i.is_multiple_of(5))).await.is_ok() {
                 ok += 1;
             }
             if i > 3 {
                 let patch = serde_json::json!({"metadata":{"annotations":{"touch":i.to_string()}}});
                 let _ = pods.patch(&format!("churn-{}", i - 2), &PatchType::Merge, &patch).await;
             }
-            if i > 6 && i % 2 == 0 {
+            if i > 6 && i.is_multiple_of(2) {
                 let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
                 let _ = pods.delete(&format!("churn-{}", i - 5), &dp).await;
             }
