@@ -29,18 +29,45 @@
 //! - [`watch`]: watch streams — line-delimited JSON to typed [`Event`]s.
 //! - [`error`]: the one [`Error`] type; a `Status` from the server becomes [`Error::Api`].
 //!
-//! The control-loop kit (reflector, informer cache, work queue, leader election, event
-//! recorder) will sit on top of [`Api::list`] and [`Api::watch`] in modules of its own.
+//!
+//! ### The control-loop kit
+//! Every component is a loop: observe → compare desired with actual → act → write status.
+//! These modules are that loop's machinery, written once (read `docs/control-loop.md`
+//! for the lesson, and `examples/label_pods_with_node.rs` for a whole controller):
+//! - [`reflector`]: list, then watch; resume; re-list on `410 Gone` (client-go's
+//!   *Reflector*, kube-rs' *watcher*). A documented state machine.
+//! - [`store`]: the cache the reflector writes and loops read — *store*/*indexer*, read
+//!   through a [`Lister`] — with secondary indexes (pods by node, by owner, by label).
+//! - [`informer`]: a reflector, its store and its event handlers, shared per resource by an
+//!   [`InformerFactory`] (client-go's *SharedInformer*).
+//! - [`handlers`]: event handlers → keys (a Pod change wakes its ReplicaSet).
+//! - [`workqueue`]: keys de-duplicated, never processed twice at once, retried with
+//!   back-off.
+//! - [`controller`]: the runner — N workers calling `reconcile(key)`.
+//! - [`expectations`]: "I created 3 pods; wait until the cache has seen them".
+//! - [`leader_election`]: one active replica, on a Lease.
+//! - [`events`]: the event recorder (`kubectl describe` shows what we did).
+//!
+//! Shutdown is one `tokio_util::sync::CancellationToken`, passed down to every part.
 
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod controller;
 pub mod dynamic;
 pub mod error;
+pub mod events;
+pub mod expectations;
+pub mod handlers;
+pub mod informer;
 pub mod kubeconfig;
+pub mod leader_election;
 pub mod params;
+pub mod reflector;
+pub mod store;
 mod verbs;
 pub mod watch;
+pub mod workqueue;
 
 pub use api::Api;
 pub use client::Client;
@@ -53,3 +80,13 @@ pub use params::{
 };
 pub use verbs::Deleted;
 pub use watch::Event;
+
+pub use controller::{Action, Controller};
+pub use events::{EventType, Recorder};
+pub use expectations::Expectations;
+pub use informer::{Informer, InformerFactory};
+pub use leader_election::{LeaderElectionArgs, LeaderElector};
+pub use reflector::{Reflector, Selectors};
+pub use store::{Change, HasSynced, Lister, Store, Writer};
+pub use tokio_util::sync::CancellationToken;
+pub use workqueue::WorkQueue;
