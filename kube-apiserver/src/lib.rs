@@ -15,7 +15,7 @@
 //! - [`alloc`]: ClusterIP and NodePort bitmaps in etcd.
 //! - [`storage`]: the key-value backend (etcd) and the watch cache.
 //! - [`negotiate`]: JSON, YAML and Table representations.
-//! - [`discovery`], [`openapi`]: what clients read to learn what is served.
+//! - [`discovery`], [`openapi`], [`openapi_v2`]: what clients read to learn what is served.
 //! - [`bootstrap`]: the namespaces and the `kubernetes` Service that always exist.
 //! - [`errors`]: every failure, and its `Status`.
 //! - [`metrics`]: `/metrics`.
@@ -30,6 +30,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod request;
 pub mod server;
 pub mod storage;
