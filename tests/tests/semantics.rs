@@ -273,3 +273,66 @@ async fn readyz_follows_etcd_and_metrics_count_requests() -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_paths_verbs_and_namespaces_get_clear_4xx_answers() -> anyhow::Result<()> {
+    let api = ApiServer::start()?;
+    let c = client(&api)?;
+    let body = |ns: &str| serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns}})).unwrap_or_default();
+    // The body's namespace must be the URL's.
+    let (code, text) = raw(&c, Method::POST, "/api/v1/namespaces/default/configmaps", Some(body("kube-system")), Some("application/json"), None).await;
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("does not match the namespace"), "{text}");
+    // The kind must be the resource's.
+    let pod_body = serde_json::to_vec(&pod("p", None, json!({})))?;
+    let (code, text) = raw(&c, Method::POST, "/api/v1/namespaces/default/configmaps", Some(pod_body), Some("application/json"), None).await;
+    assert_eq!(code, 400, "{text}");
+    // An unknown resource or group version.
+    assert_eq!(raw(&c, Method::GET, "/api/v1/frobs", None, None, None).await.0, 404);
+    assert_eq!(raw(&c, Method::GET, "/apis/apps/v2/deployments", None, None, None).await.0, 404);
+    // A verb the resource does not serve.
+    let (code, text) = raw(&c, Method::POST, "/api/v1/namespaces/default/configmaps/c", Some(body("default")), Some("application/json"), None).await;
+    assert_eq!(code, 405, "{text}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_preconditions_and_deletecollection_by_label() -> anyhow::Result<()> {
+    let api = ApiServer::start()?;
+    let cms = dynamic(&api, "", "configmaps", "default")?;
+    let pp = PostParams::default();
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        let mut cm = configmap(name);
+        cm["metadata"]["labels"] = json!({"app": app});
+        cms.create(&cm, &pp).await?;
+    }
+    let wrong_uid = DeleteParams {
+        preconditions: Some(kube_client::Preconditions { uid: Some("not-the-uid".into()), resource_version: None }),
+        ..Default::default()
+    };
+    let err = cms.delete("a", &wrong_uid).await.expect_err("uid precondition");
+    assert_eq!(err.status_code(), Some(409), "{err}");
+
+    let c = client(&api)?;
+    let (code, text) = raw(&c, Method::DELETE, "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dweb", None, None, None).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(names(&cms.list(&ListParams::default()).await?.items), ["c"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_ends_after_its_timeout_seconds() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let api = ApiServer::start()?;
+    let cms = dynamic(&api, "", "configmaps", "default")?;
+    let wp = kube_client::WatchParams { timeout_seconds: Some(1), ..kube_client::WatchParams::from_version("0") };
+    let started = Instant::now();
+    let mut stream = cms.watch(&wp).await?;
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        while stream.next().await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream did not end");
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    Ok(())
+}
