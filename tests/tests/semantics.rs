@@ -134,7 +134,7 @@ async fn generate_name_gives_distinct_names_and_dry_run_writes_nothing() -> anyh
 async fn yaml_is_served_when_asked_for() -> anyhow::Result<()> {
     let api = ApiServer::start()?;
     let c = client(&api)?;
-    let (code, _, body) = c.request(Method::GET, "/api/v1/namespaces/default", None, None, Some("application/yaml")).await.map(|(s, h, b)| (s, h, b))?;
+    let (code, _, body) = c.request(Method::GET, "/api/v1/namespaces/default", None, None, Some("application/yaml")).await?;
     assert_eq!(code, 200);
     let text = String::from_utf8_lossy(&body);
     let parsed: Value = serde_yaml::from_str(&text)?;

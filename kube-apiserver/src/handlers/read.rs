@@ -279,7 +279,8 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     }
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, Infallible>(Frame::data(b)));
     let body: Body = StreamBody::new(stream).map_err(|never| match never {}).boxed();
-    let content_type = if matches!(ctx.format, Format::Yaml) { "application/json" } else { "application/json" };
+    // Watch events are JSON lines whatever the object format (as upstream for JSON and YAML).
+    let content_type = "application/json";
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, content_type)
