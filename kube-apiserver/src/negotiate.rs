@@ -64,7 +64,7 @@ pub fn accepted_format(headers: &HeaderMap) -> Result<Format> {
 }
 
 /// Serialize a value in the requested plain format (Table conversion happens before).
-pub fn encode(value: &Value, format: Format) -> (Bytes, &'static str) {
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T, format: Format) -> (Bytes, &'static str) {
     match format {
         Format::Yaml => {
             let text = serde_yaml::to_string(value).unwrap_or_default();
