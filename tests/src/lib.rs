@@ -1,6 +1,20 @@
-//! End-to-end tests live in `tests/tests/` (one file per theme); this library holds the few
-//! helpers they share: polling with a deadline, a kube-client for an [`ApiServer`], and
-//! small JSON/YAML conveniences.
+//! End-to-end tests: the real apiserver binary on a real etcd, driven by the real kubectl
+//! and by kube-client. Each test starts its own [`ApiServer`] (private etcd, free port), so
+//! tests run in parallel; every wait has a deadline.
+//!
+//! | file | what it proves |
+//! |------|----------------|
+//! | `tests/smoke.rs` | a fresh apiserver answers kubectl |
+//! | `tests/kubectl.rs` | the seeds' kubectl commands (1.32, 1.27, 1.33), their output and error messages |
+//! | `tests/watch.rs` | replay from an old version, no loss or duplicate across an etcd restart, 410 after compaction, selectors |
+//! | `tests/concurrency.rs` | one winner among concurrent updates; ClusterIPs unique across two apiservers, released on delete |
+//! | `tests/semantics.rs` | graceful deletion, finalizers, binding, generateName, dry run, YAML, paging, selectors, 4xx answers, readyz, metrics |
+//!
+//! The seeds' manifests are in `manifests/`. The benchmark is `examples/bench_apiserver.rs`
+//! (`cargo run --release -p e2e --example bench_apiserver`), not a test.
+//!
+//! This library holds the few helpers the files share: polling with a deadline, a
+//! kube-client for an [`ApiServer`], `curl`, and small JSON conveniences.
 
 use std::time::{Duration, Instant};
 
