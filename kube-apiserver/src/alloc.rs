@@ -22,17 +22,32 @@ pub struct RangeAllocator {
     /// Human description stored beside the bitmap, e.g. `10.0.0.0/24` or `30000-32767`.
     range: String,
     size: u32,
+    /// Serialises this apiserver's read-modify-writes of the bitmap: concurrent creates
+    /// here would otherwise all race on one etcd key and mostly lose (a hundred Services
+    /// created at once exhausted the retries). Only other apiservers' writes can then
+    /// conflict, and the compare-and-swap still guards against those.
+    local: tokio::sync::Mutex<()>,
 }
+
+/// Compare-and-swap attempts before giving up, with a short jittered pause after a loss.
+const CAS_ATTEMPTS: usize = 64;
 
 impl RangeAllocator {
     pub fn new(backend: Arc<dyn Backend>, key: String, range: String, size: u32) -> RangeAllocator {
-        RangeAllocator { backend, key, range, size }
+        RangeAllocator { backend, key, range, size, local: tokio::sync::Mutex::new(()) }
+    }
+
+    /// After losing a compare-and-swap to another apiserver: wait 1..10 ms, so that two
+    /// apiservers do not retry in lockstep.
+    async fn pause() {
+        tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(1..10))).await;
     }
 
     /// Mark `offset` (when given) or a free offset chosen at random, and return it.
     /// `reserved_low` offsets at the start are only handed out when asked for by value.
     pub async fn allocate(&self, offset: Option<u32>, reserved_low: u32) -> Result<Option<u32>> {
-        for _ in 0..32 {
+        let _serialised = self.local.lock().await;
+        for _ in 0..CAS_ATTEMPTS {
             let (mut bits, revision) = self.read().await?;
             let chosen = match offset {
                 Some(o) => {
@@ -52,7 +67,7 @@ impl RangeAllocator {
             set(&mut bits, chosen, true);
             match self.write(&bits, revision).await {
                 Ok(()) => return Ok(Some(chosen)),
-                Err(StorageError::Conflict { .. }) | Err(StorageError::AlreadyExists(_)) => continue,
+                Err(StorageError::Conflict { .. }) | Err(StorageError::AlreadyExists(_)) => Self::pause().await,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -61,7 +76,8 @@ impl RangeAllocator {
 
     /// Free `offset`.
     pub async fn release(&self, offset: u32) -> Result<()> {
-        for _ in 0..32 {
+        let _serialised = self.local.lock().await;
+        for _ in 0..CAS_ATTEMPTS {
             let (mut bits, revision) = self.read().await?;
             if offset >= self.size || !is_set(&bits, offset) {
                 return Ok(());
@@ -69,7 +85,7 @@ impl RangeAllocator {
             set(&mut bits, offset, false);
             match self.write(&bits, revision).await {
                 Ok(()) => return Ok(()),
-                Err(StorageError::Conflict { .. }) => continue,
+                Err(StorageError::Conflict { .. }) => Self::pause().await,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -22,6 +22,11 @@ pub struct Config {
     #[arg(long, default_value = "/registry")]
     pub etcd_prefix: String,
 
+    /// The interval of compaction requests. If 0, the compaction request from apiserver is
+    /// disabled.
+    #[arg(long, default_value = "5m0s", value_parser = crate::compaction::parse_duration)]
+    pub etcd_compaction_interval: std::time::Duration,
+
     /// A CIDR notation IP range from which to assign service cluster IPs. This must not
     /// overlap with any IP ranges assigned to nodes or pods.
     #[arg(long)]

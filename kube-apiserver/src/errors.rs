@@ -71,12 +71,13 @@ fn join_causes(causes: &[FieldError]) -> String {
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 impl ApiError {
+    /// Named by the qualified resource (`deployments.apps "web" not found`), as upstream.
     pub fn not_found(res: &ResourceInfo, name: &str) -> ApiError {
-        ApiError::NotFound { resource: res.plural.into(), group: res.group.into(), name: name.into() }
+        ApiError::NotFound { resource: res.qualified_plural(), group: res.group.into(), name: name.into() }
     }
 
     pub fn already_exists(res: &ResourceInfo, name: &str) -> ApiError {
-        ApiError::AlreadyExists { resource: res.plural.into(), group: res.group.into(), name: name.into() }
+        ApiError::AlreadyExists { resource: res.qualified_plural(), group: res.group.into(), name: name.into() }
     }
 
     /// The conflict of a stale resourceVersion, worded as upstream.
@@ -147,9 +148,12 @@ impl ApiError {
     pub fn to_status(&self) -> Status {
         let status = Status::failure(self.code(), self.reason(), self.to_string());
         let details = match self {
-            ApiError::NotFound { resource, group, name } | ApiError::AlreadyExists { resource, group, name } => {
-                Some(StatusDetails { name: name.clone(), group: group.clone(), kind: resource.clone(), ..Default::default() })
-            }
+            ApiError::NotFound { resource, group, name } | ApiError::AlreadyExists { resource, group, name } => Some(StatusDetails {
+                name: name.clone(),
+                group: group.clone(),
+                kind: resource.split('.').next().unwrap_or_default().to_string(),
+                ..Default::default()
+            }),
             ApiError::Conflict { resource, group, name, .. } => Some(StatusDetails {
                 name: name.clone(),
                 group: group.clone(),
@@ -215,6 +219,14 @@ mod tests {
         assert_eq!(s.message.as_deref(), Some(r#"pods "nginx" not found"#));
         assert_eq!(s.reason.as_deref(), Some("NotFound"));
         assert_eq!(s.code, Some(404));
+    }
+
+    #[test]
+    fn not_found_names_the_qualified_resource_outside_the_core_group() {
+        let d = kube_api::registry::by_plural("apps", "deployments").unwrap();
+        let s = ApiError::not_found(d, "web").to_status();
+        assert_eq!(s.message.as_deref(), Some(r#"deployments.apps "web" not found"#));
+        assert_eq!(s.details.unwrap().kind, "deployments");
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //! - [`admission`]: kind-specific rules (namespace lifecycle, service IPs, pod grace periods).
 //! - [`alloc`]: ClusterIP and NodePort bitmaps in etcd.
 //! - [`storage`]: the key-value backend (etcd) and the watch cache.
+//! - [`compaction`]: forgetting old etcd history every `--etcd-compaction-interval`.
 //! - [`negotiate`]: JSON, YAML and Table representations.
-//! - [`discovery`], [`openapi`]: what clients read to learn what is served.
+//! - [`discovery`], [`openapi`], [`openapi_v2`]: what clients read to learn what is served.
 //! - [`bootstrap`]: the namespaces and the `kubernetes` Service that always exist.
 //! - [`errors`]: every failure, and its `Status`.
 //! - [`metrics`]: `/metrics`.
@@ -23,6 +24,7 @@
 pub mod admission;
 pub mod alloc;
 pub mod bootstrap;
+pub mod compaction;
 pub mod config;
 pub mod discovery;
 pub mod errors;
@@ -30,6 +32,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod request;
 pub mod server;
 pub mod storage;
@@ -129,6 +132,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .with_context(|| format!("cannot reach etcd at {}", config.etcd_servers.join(",")))?;
     let backend: Arc<dyn Backend> = Arc::new(backend);
+    let compactor = tokio::spawn(compaction::run(backend.clone(), config.etcd_compaction_interval));
     let state = Arc::new(State::new(resolved, backend, &config.etcd_prefix).await);
     bootstrap::ensure_defaults(&state).await.context("creating the default namespaces and the kubernetes Service")?;
 
@@ -138,6 +142,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!("serving insecurely on {addr}");
     server::serve(listener, state, shutdown).await;
+    compactor.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -64,7 +64,7 @@ pub fn accepted_format(headers: &HeaderMap) -> Result<Format> {
 }
 
 /// Serialize a value in the requested plain format (Table conversion happens before).
-pub fn encode(value: &Value, format: Format) -> (Bytes, &'static str) {
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T, format: Format) -> (Bytes, &'static str) {
     match format {
         Format::Yaml => {
             let text = serde_yaml::to_string(value).unwrap_or_default();
@@ -90,6 +90,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
 /// Decode a JSON or YAML body into a JSON value; anything unparsable is a 400 with the
 /// parser's message, as upstream's decoder answers.
 pub fn decode_body(body: &[u8], media: &str) -> Result<Value> {
+    // Only JSON and YAML bodies are understood. Anything else (kubectl's typed commands
+    // send `application/vnd.kubernetes.protobuf`) is 415, which tells client-go to retry
+    // the request as JSON, instead of a confusing 400 from the JSON parser.
+    let media = media.split(';').next().unwrap_or("").trim();
+    if !(media.is_empty() || media == "*/*" || media.ends_with("json") || media.ends_with("yaml")) {
+        return Err(ApiError::UnsupportedMediaType("application/json, application/yaml".into()));
+    }
     let value: Value = if media.contains("yaml") {
         serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?
     } else {

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use crate::errors::ApiError;
 use crate::handlers::{self, error_response, full, value_response, Body};
 use crate::negotiate::Format;
-use crate::{discovery, openapi, request, State};
+use crate::{discovery, openapi, openapi_v2, request, State};
 
 /// Request bodies above this size are refused (413), as upstream's 3 MiB limit.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -101,6 +101,14 @@ async fn route(state: &State, method: &Method, path: &str, query: request::Query
             "/api" => return fixed(discovery::core_versions(&state.config.server_address())),
             "/apis" => return fixed(discovery::group_list()),
             "/openapi/v3" => return fixed(openapi::index()),
+            "/openapi/v2" => {
+                let doc = Response::builder()
+                    .status(StatusCode::OK)
+                    .header(http::header::CONTENT_TYPE, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+                    .body(full(Bytes::from(openapi_v2::document())))
+                    .unwrap_or_else(|_| Response::new(full(Bytes::new())));
+                return Ok((doc, method.to_string(), String::new()));
+            }
             "" => {
                 let paths = json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v3", "/readyz", "/version"]});
                 return fixed(paths);

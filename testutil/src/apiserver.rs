@@ -55,6 +55,16 @@ impl ApiServer {
         Ok(api)
     }
 
+    /// A fresh etcd and an apiserver on it started with extra flags
+    /// (e.g. `--etcd-compaction-interval=1s`).
+    pub fn start_with(extra_args: &[&str]) -> anyhow::Result<ApiServer> {
+        let etcd = Etcd::start()?;
+        let endpoint = etcd.endpoint.clone();
+        let mut api = ApiServer::start_on(&endpoint, extra_args)?;
+        api.etcd = Some(etcd);
+        Ok(api)
+    }
+
     /// An apiserver on an existing etcd, with extra flags.
     pub fn start_on(etcd_endpoint: &str, extra_args: &[&str]) -> anyhow::Result<ApiServer> {
         let port = free_port();
@@ -73,10 +83,16 @@ impl ApiServer {
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let log = std::fs::File::create(self.log_path())?;
+        // The seeds' range, unless the test gives its own.
+        let range = if self.extra_args.iter().any(|a| a.starts_with("--service-cluster-ip-range")) {
+            None
+        } else {
+            Some("--service-cluster-ip-range=10.0.0.0/24")
+        };
         let child = Command::new(binary("kube-apiserver")?)
             .arg(format!("--etcd-servers={}", self.etcd_endpoint))
             .arg(format!("--insecure-port={}", self.port))
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .args(range)
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone()?)

@@ -171,6 +171,19 @@ impl Etcd {
         }
     }
 
+    /// Runs `etcdctl` (API v3) against this member with `args`, e.g.
+    /// `["compact", "42"]`; returns its output whatever the exit status.
+    pub fn ctl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Command::new(ETCDCTL_BIN)
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint))
+            .arg("--command-timeout=5s")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("run {ETCDCTL_BIN}"))
+    }
+
     fn healthy(&self) -> bool {
         Command::new(ETCDCTL_BIN)
             .env("ETCDCTL_API", "3")

@@ -138,7 +138,7 @@ fn default_manager(headers: &HeaderMap) -> String {
 }
 
 /// A complete response with a JSON (or YAML) body.
-pub fn value_response(code: StatusCode, value: &Value, format: Format, warnings: &[String]) -> Response<Body> {
+pub fn value_response<T: serde::Serialize + ?Sized>(code: StatusCode, value: &T, format: Format, warnings: &[String]) -> Response<Body> {
     let (bytes, content_type) = negotiate::encode(value, format);
     let mut builder = Response::builder().status(code).header(http::header::CONTENT_TYPE, content_type);
     for w in warnings {

@@ -20,17 +20,21 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     }
     let opts = ctx.write_options()?;
     let body = ctx.body_value()?;
-    let (object, warnings) = create_object(ctx, body, &opts).await?;
+    let (object, warnings) = create_object(ctx, body, &opts, true).await?;
     ctx.object_response(StatusCode::CREATED, &object, &warnings)
 }
 
-/// The whole create path, shared with server-side apply of a new object.
-async fn create_object(ctx: &Ctx<'_>, body: Value, opts: &WriteOptions) -> Result<(Value, Vec<String>)> {
+/// The whole create path, shared with server-side apply of a new object. `record_update`:
+/// record the manager as an `Update` (a POST); server-side apply has already recorded its
+/// `Apply` entry, which an `Update` bookkeeping would overwrite.
+async fn create_object(ctx: &Ctx<'_>, body: Value, opts: &WriteOptions, record_update: bool) -> Result<(Value, Vec<String>)> {
     let res = ctx.res();
     let namespace = &ctx.info.namespace;
     admission::check_namespace(ctx.state, res, namespace).await?;
     let (mut object, warnings) = prepare_create(res, namespace, body, opts)?;
-    record_manager(&Value::Null, &mut object, opts, res.kind);
+    if record_update {
+        record_manager(&Value::Null, &mut object, opts, res.kind);
+    }
     let allocated = admission::allocate(ctx.state, res, &mut object, opts.dry_run).await?;
     match ctx.state.store.insert(res, namespace, object, opts.dry_run).await {
         Ok(object) => {
@@ -89,7 +93,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
                         str_at(&object, "/metadata/name")
                     )));
                 }
-                let (created, warnings) = create_object(ctx, object, &opts).await?;
+                let (created, warnings) = create_object(ctx, object, &opts, false).await?;
                 return ctx.object_response(StatusCode::CREATED, &created, &warnings);
             }
         }
