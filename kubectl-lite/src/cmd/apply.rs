@@ -55,15 +55,11 @@ pub enum Plan {
 }
 
 /// The three-way decision of client-side apply, without I/O.
+/// As kubectl, the annotation is the manifest with its namespace filled in and its
+/// annotations (minus this one) always present, as JSON with sorted keys.
 pub fn plan(manifest: &Value, live: Option<&Value>) -> Plan {
-    let mut modified = manifest.clone();
-    let annotation = format!("{}\n", serde_json::to_string(&sorted(&without_last_applied(manifest))).unwrap_or_default());
-    if !modified["metadata"].is_object() {
-        modified["metadata"] = json!({});
-    }
-    if !modified["metadata"]["annotations"].is_object() {
-        modified["metadata"]["annotations"] = json!({});
-    }
+    let mut modified = without_last_applied(manifest);
+    let annotation = format!("{}\n", serde_json::to_string(&sorted(&modified)).unwrap_or_default());
     modified["metadata"]["annotations"][LAST_APPLIED] = Value::String(annotation);
     let Some(live) = live else { return Plan::Create(modified) };
     let original = live["metadata"]["annotations"][LAST_APPLIED]
@@ -81,13 +77,14 @@ pub fn plan(manifest: &Value, live: Option<&Value>) -> Plan {
 
 fn without_last_applied(obj: &Value) -> Value {
     let mut obj = obj.clone();
-    if let Some(a) = obj.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    if !obj["metadata"]["annotations"].is_object() {
+        obj["metadata"]["annotations"] = json!({});
+    }
+    if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
         a.remove(LAST_APPLIED);
-        if a.is_empty() {
-            if let Some(m) = obj["metadata"].as_object_mut() {
-                m.remove("annotations");
-            }
-        }
     }
     obj
 }
@@ -102,6 +99,10 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         let res = resource_of(&source.object)?;
         let api = ctx.api(res, namespace_of(&source.object, &ns))?;
         let name = name_of(&source.object).to_string();
+        let mut manifest = source.object.clone();
+        if res.namespaced && manifest["metadata"]["namespace"].as_str().is_none_or(str::is_empty) {
+            manifest["metadata"]["namespace"] = json!(ns);
+        }
         let subject = object_name(res, &name);
         if args.server_side {
             let pt = PatchType::Apply { field_manager: args.field_manager.clone(), force: args.force_conflicts };
@@ -125,7 +126,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             field_validation: Some("Strict".into()),
             ..Default::default()
         };
-        let result = match plan(&source.object, live.as_ref()) {
+        let result = match plan(&manifest, live.as_ref()) {
             Plan::Create(body) => api.create(&body, &pp).await.map(|_| "created"),
             Plan::Patch(patch) => api.patch(&name, &PatchType::Strategic, &patch, &pp).await.map(|_| "configured"),
             Plan::Unchanged => Ok("unchanged"),
@@ -152,7 +153,9 @@ mod tests {
         let Plan::Create(body) = plan(&pod("nginx"), None) else { panic!("expected a create") };
         let annotation = body["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap();
         assert!(annotation.ends_with("}\n"), "{annotation}");
-        assert_eq!(serde_json::from_str::<Value>(annotation).unwrap(), pod("nginx"));
+        let mut want = pod("nginx");
+        want["metadata"]["annotations"] = json!({});
+        assert_eq!(serde_json::from_str::<Value>(annotation).unwrap(), want);
     }
 
     #[test]

@@ -15,9 +15,12 @@ pub async fn run(ctx: &Ctx, _args: &Args) -> Result<()> {
     let client = ctx.client()?;
     DynamicApi::raw_get(&client, "/version").await?;
     let server = ctx.config()?.server.as_str().trim_end_matches('/').to_string();
-    // kubectl colors the words; a terminal shows the same text.
+    // kubectl colors the words, on a terminal only.
+    use std::io::IsTerminal;
+    let (green, yellow, reset) =
+        if std::io::stdout().is_terminal() { ("\x1b[0;32m", "\x1b[0;33m", "\x1b[0m") } else { ("", "", "") };
     print(&format!(
-        "\x1b[0;32mKubernetes control plane\x1b[0m is running at \x1b[0;33m{server}\x1b[0m\n\nTo further debug and diagnose cluster problems, use 'kubectl cluster-info dump'.\n"
+        "{green}Kubernetes control plane{reset} is running at {yellow}{server}{reset}\n\nTo further debug and diagnose cluster problems, use 'kubectl cluster-info dump'.\n"
     ));
     Ok(())
 }

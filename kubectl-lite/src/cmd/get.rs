@@ -142,6 +142,10 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             for mut obj in objects {
                 obj["apiVersion"] = req.resource.api_version().into();
                 obj["kind"] = req.resource.kind.into();
+                // kubectl hides managedFields unless --show-managed-fields.
+                if let Some(m) = obj["metadata"].as_object_mut() {
+                    m.remove("managedFields");
+                }
                 names.push(printers::object_name(req.resource, super::name_of(&obj)));
                 items.push(obj);
             }

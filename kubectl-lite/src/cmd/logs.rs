@@ -35,7 +35,15 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let name = args.pod.strip_prefix("pod/").or_else(|| args.pod.strip_prefix("pods/")).unwrap_or(&args.pod);
     let api = ctx.api(resource("pods")?, &ctx.namespace()?)?;
-    let pod = api.get(name).await?;
+    // kubectl words a missing pod differently here (lower-case, with the namespace).
+    let pod = api.get(name).await.map_err(|e| match e.status() {
+        Some(st) if e.is_not_found() => usage(format!(
+            "error from server (NotFound): {} in namespace \"{}\"",
+            st.message.as_deref().unwrap_or(""),
+            api.namespace()
+        )),
+        _ => e.into(),
+    })?;
     let container = match &args.container {
         Some(c) => c.clone(),
         None => default_container(&pod).ok_or_else(|| usage(format!("pod {name} has no containers")))?,

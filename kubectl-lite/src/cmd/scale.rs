@@ -36,6 +36,11 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         let api = ctx.api(res, &ns)?;
         let live = match api.get(&name).await {
             Ok(live) => live,
+            // kubectl's builder finds nothing to scale, and says so in its own words.
+            Err(e) if e.is_not_found() => {
+                let message = e.status().and_then(|s| s.message.clone()).unwrap_or_default();
+                return Err(usage(format!("no objects passed to scale {message}")));
+            }
             Err(e) => {
                 errors.push(e.into());
                 continue;
