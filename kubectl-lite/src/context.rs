@@ -107,8 +107,7 @@ pub fn split_args(args: &[String]) -> Result<Vec<(&'static ResourceInfo, Option<
     if args[0].contains('/') {
         for a in args {
             let Some((kind, name)) = a.split_once('/') else {
-                return Err(usage(format!(
-                    "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'")));
+                return Err(usage("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'".to_string()));
             };
             out.push((resource(kind)?, Some(name.to_string())));
         }

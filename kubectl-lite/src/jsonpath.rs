@@ -244,7 +244,7 @@ fn eval<'a>(steps: &[Step], data: &'a Value) -> Vec<&'a Value> {
                         let found = eval(path, item);
                         let keep = match test {
                             None => !found.is_empty(),
-                            Some((equal, want)) => found.iter().any(|f| *f == want) == *equal,
+                            Some((equal, want)) => found.contains(&want) == *equal,
                         };
                         if keep {
                             next.push(item);

@@ -226,7 +226,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
                     json!(config[list].as_array().into_iter().flatten().filter(|e| e["name"] == name).cloned().collect::<Vec<_>>())
                 };
                 let context = config["contexts"].as_array().into_iter().flatten().find(|c| c["name"] == current.as_str()).cloned();
-                let Some(context) = context else { return Err(usage(format!("current-context must exist in order to minify"))) };
+                let Some(context) = context else { return Err(usage("current-context must exist in order to minify".to_string())) };
                 config["contexts"] = json!([context]);
                 config["clusters"] = keep(&config, "clusters", context["context"]["cluster"].as_str().unwrap_or(""));
                 config["users"] = keep(&config, "users", context["context"]["user"].as_str().unwrap_or(""));

@@ -75,7 +75,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             }
         }
         if targets.is_empty() {
-            eprintln!("No resources found");
+            print("No resources found\n"); // stdout, unlike get
             return Ok(());
         }
     }

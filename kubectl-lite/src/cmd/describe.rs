@@ -46,7 +46,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         texts.push(describe_one(ctx, res, obj).await?);
     }
     if !texts.is_empty() {
-        print(&format!("{}", texts.join("\n\n\n")));
+        print(&texts.join("\n\n\n").to_string());
     } else if errors.is_empty() {
         eprintln!("No resources found in {} namespace.", ctx.namespace()?);
     }

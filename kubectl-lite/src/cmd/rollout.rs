@@ -161,7 +161,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             let subject = object_name(api.resource(), &name);
             if *revision > 0 {
                 let Some((_, rs)) = revs.iter().find(|(r, _)| r == revision) else {
-                    return Err(usage(format!("unable to find the specified revision")));
+                    return Err(usage("unable to find the specified revision".to_string()));
                 };
                 let text = crate::describe::pod_template(&template_of(rs));
                 print(&format!("{subject} with revision #{revision}\n{text}\n"));
