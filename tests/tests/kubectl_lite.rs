@@ -349,3 +349,72 @@ fn logs_go_through_the_apiserver_to_the_kubelet() -> anyhow::Result<()> {
     same(&real, &ours, &["logs", "missing"]);
     Ok(())
 }
+
+/// Replaces ages (`0s`, `5s`, `2m3s`, `<invalid>`) with `AGE`, so two runs compare.
+fn without_ages(text: &str) -> String {
+    text.split('\n')
+        .map(|line| {
+            line.split_whitespace()
+                .map(|w| {
+                    let is_age = w == "<invalid>"
+                        || (w.chars().next().is_some_and(|c| c.is_ascii_digit())
+                            && w.ends_with(['s', 'm', 'h', 'd'])
+                            && w.chars().all(|c| c.is_ascii_digit() || "smhd".contains(c)));
+                    if is_age { "AGE" } else { w }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn get_watch_prints_the_same_rows_as_kubectl() -> anyhow::Result<()> {
+    let api = ApiServer::start()?;
+    let (real, ours) = (api.kubectl(), lite(&api));
+    let dir = testutil::unique_temp_dir()?;
+    let pod = write(&dir, "pod.yaml", POD);
+    real.ok(&["create", "configmap", "placeholder", "--from-literal=a=b"]).ok();
+    for args in [&["get", "pods", "-w"][..], &["get", "pods", "-w", "--output-watch-events"][..]] {
+        let spawn = |k: &Kubectl| k.command(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn();
+        let (mut want, mut got) = (spawn(&real)?, spawn(&ours)?);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        real.ok(&["create", "-f", &pod])?;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        real.ok(&["label", "pod", "nginx", "tier=front"])?;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        real.ok(&["delete", "pod", "nginx"])?;
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        for child in [&mut want, &mut got] {
+            child.kill()?;
+        }
+        let (want, got) = (want.wait_with_output()?, got.wait_with_output()?);
+        let (want, got) = (without_ages(&String::from_utf8_lossy(&want.stdout)), without_ages(&String::from_utf8_lossy(&got.stdout)));
+        assert!(want.contains("nginx"), "kubectl saw the pod: {want}");
+        assert_eq!(got, want, "kubectl-lite {} differs from kubectl", args.join(" "));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[test]
+fn replace_prints_kubectls_message_and_refuses_a_stale_copy() -> anyhow::Result<()> {
+    let api = ApiServer::start()?;
+    let (real, ours) = (api.kubectl(), lite(&api));
+    let dir = testutil::unique_temp_dir()?;
+    let deploy = write(&dir, "deploy.yaml", DEPLOY);
+    real.ok(&["create", "-f", &deploy])?;
+    let changed = write(&dir, "changed.yaml", &DEPLOY.replace("replicas: 2", "replicas: 3"));
+    same_effect(&real, &ours, &["replace", "-f", &changed], &[]);
+    let replicas = real.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])?;
+    assert_eq!(replicas, "3");
+    // A copy carrying an old resourceVersion is refused by both, with the same message.
+    let stale = real.ok(&["get", "deploy", "web", "-o", "yaml"])?;
+    real.ok(&["scale", "deploy", "web", "--replicas=4"])?;
+    let stale = write(&dir, "stale.yaml", &stale);
+    same(&real, &ours, &["replace", "-f", &stale]);
+    same(&real, &ours, &["replace", "-f", &write(&dir, "missing.yaml", &DEPLOY.replace("name: web\n  labels", "name: nope\n  labels"))]);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}

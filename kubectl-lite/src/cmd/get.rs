@@ -31,6 +31,10 @@ pub struct Args {
     /// After listing/getting the requested object, watch for changes.
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Output watch event objects when --watch or --watch-only is used. Existing objects are
+    /// output as initial ADDED events.
+    #[arg(long)]
+    pub output_watch_events: bool,
     /// When printing, show all labels as the last column.
     #[arg(long)]
     pub show_labels: bool,
@@ -103,7 +107,11 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
                 if printed_any && !args.no_headers {
                     text.push('\n');
                 }
-                text.push_str(&tw.format(&printers::table_rows(&table, &opts)));
+                let mut rows = printers::table_rows(&table, &opts);
+                if args.watch && args.output_watch_events {
+                    with_event_column(&mut rows, "ADDED", !opts.no_headers);
+                }
+                text.push_str(&tw.format(&rows));
                 print(&text);
                 printed_any = true;
             }
@@ -115,7 +123,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
                     eprintln!("{}", no_resources(ctx, req.resource)?);
                 }
                 let version = table["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-                return watch(ctx, args, req, &namespace, &version, tw, opts).await;
+                return watch(ctx, args, req, &namespace, &version, tw, opts, printed_any).await;
             }
         }
         if !printed_any && errors.is_empty() {
@@ -199,6 +207,24 @@ fn no_resources(ctx: &Ctx, resource: &ResourceInfo) -> Result<String> {
     }
 }
 
+/// One watch event's row(s), with the EVENT column for `--output-watch-events`.
+fn print_event(tw: &mut TabWriter, opts: &mut TableOptions, args: &Args, event: &str, table: &serde_json::Value) {
+    let mut rows = printers::table_rows(table, opts);
+    if args.output_watch_events {
+        with_event_column(&mut rows, event, !opts.no_headers);
+    }
+    print(&tw.format(&rows));
+    opts.no_headers = true;
+}
+
+/// Prefix rows with the event type (`EVENT` in the header), as kubectl does.
+fn with_event_column(rows: &mut [Vec<String>], event: &str, has_header: bool) {
+    for (i, row) in rows.iter_mut().enumerate() {
+        let cell = if has_header && i == 0 { "EVENT" } else { event };
+        row.insert(0, cell.to_string());
+    }
+}
+
 /// `get -w`: one row per event, as long as the server keeps the watch open.
 async fn watch(
     ctx: &Ctx,
@@ -208,8 +234,10 @@ async fn watch(
     version: &str,
     mut tw: TabWriter,
     mut opts: TableOptions,
+    header_printed: bool,
 ) -> Result<()> {
-    opts.no_headers = true;
+    // The header comes with the first rows printed: the list's, or else the first event's.
+    opts.no_headers = opts.no_headers || header_printed;
     let field_selector = match (req.names.as_slice(), &args.field_selector) {
         ([name], _) => Some(format!("metadata.name={name}")),
         (_, fs) => fs.clone(),
@@ -223,7 +251,9 @@ async fn watch(
     let mut events = api.watch_table(&wp).await?;
     while let Some(event) = events.next().await {
         match event? {
-            Event::Added(t) | Event::Modified(t) | Event::Deleted(t) => print(&tw.format(&printers::table_rows(&t, &opts))),
+            Event::Added(t) => print_event(&mut tw, &mut opts, args, "ADDED", &t),
+            Event::Modified(t) => print_event(&mut tw, &mut opts, args, "MODIFIED", &t),
+            Event::Deleted(t) => print_event(&mut tw, &mut opts, args, "DELETED", &t),
             Event::Bookmark { .. } => {}
         }
     }
