@@ -2,9 +2,9 @@
 //! private containerd with real runc and CNI, everything inside a network namespace the
 //! test creates. The test reads the runtime through the kubelet's own CRI client.
 //!
-//! Until the local registry exists (hack/registry.sh, later), the manifests say
-//! `imagePullPolicy: IfNotPresent`: `image: nginx` would default to `Always` and pulling
-//! from the internet is impossible here.
+//! Seed 000's manifest is used verbatim: `image: nginx` defaults to `imagePullPolicy:
+//! Always`, so the kubelet pulls, from the test's local registry (testutil's `Containerd`
+//! points containerd's `docker.io` mirror at it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -15,7 +15,7 @@ use kubelet::cri::{api, Cri};
 use testutil::containerd::Containerd;
 use testutil::netns::NetNs;
 
-/// Seed 000's pod, with our hello image standing in for nginx under the name `nginx`.
+/// Seed 000's pod, verbatim (our hello image is pushed as `nginx`).
 const SEED_000_POD: &str = r#"apiVersion: v1
 kind: Pod
 metadata:
@@ -24,7 +24,6 @@ spec:
   containers:
   - name: nginx
     image: nginx
-    imagePullPolicy: IfNotPresent
     ports:
     - containerPort: 80
     volumeMounts:
@@ -32,7 +31,6 @@ spec:
       name: nginx-logs
   - name: log-truncator
     image: busybox
-    imagePullPolicy: IfNotPresent
     command:
     - /bin/sh
     args: [-c, 'while true; do cat /dev/null > /logdir/access.log; sleep 10; done']
@@ -176,6 +174,11 @@ async fn seed_000_pod_runs_both_containers_shares_its_empty_dir_and_goes_away_wi
     .await?;
     let id = |name: &str| containers.iter().find(|(n, _)| n == name).map(|(_, id)| id.clone()).context(name.to_string());
     let (nginx, truncator) = (id("nginx")?, id("log-truncator")?);
+
+    // `image: nginx` (no tag) defaults to `Always`: both images came from the local registry.
+    for image in ["nginx", "busybox"] {
+        assert!(node.log().contains(&format!("Successfully pulled image \"{image}\"")), "{}", node.log());
+    }
 
     // The sandbox carries upstream's labels, so a restarted kubelet can find the pod again.
     let sandboxes = cri.list_pod_sandboxes(Default::default()).await?;
