@@ -24,11 +24,14 @@ pub fn config(
     let mut container_labels = sandbox::pod_labels(pod);
     container_labels.insert(labels::CONTAINER_NAME.into(), c.name.clone());
     let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30);
-    let annotations = HashMap::from([
+    let mut annotations = HashMap::from([
         (labels::CONTAINER_HASH.to_string(), hash(c)),
         (labels::CONTAINER_RESTART_COUNT.to_string(), attempt.to_string()),
         (labels::POD_TERMINATION_GRACE_PERIOD.to_string(), grace.to_string()),
     ]);
+    if let Some(pre_stop) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+        annotations.insert(labels::CONTAINER_PRE_STOP_HANDLER.into(), serde_json::to_string(pre_stop).unwrap_or_default());
+    }
     api::ContainerConfig {
         metadata: Some(api::ContainerMetadata { name: c.name.clone(), attempt }),
         image: Some(api::ImageSpec { image: image_ref.into(), annotations: HashMap::new() }),

@@ -17,6 +17,7 @@
 //! - [`labels`]: the labels that let a restarted kubelet find its pods.
 //! - [`backoff`]: crash-loop and image-pull back-off (10 s doubling to 5 min).
 //! - [`volumes`]: emptyDir and hostPath.
+//! - [`prober`]: liveness, readiness and startup probes, one worker per probe.
 //! - [`status`]: PodStatus from CRI statuses (phase, conditions, containerStatuses).
 //! - [`cni`]: the node's CNI conflist for its pod CIDR.
 //! - [`cri`]: the gRPC client of the runtime over its Unix socket.
@@ -33,6 +34,7 @@ pub mod container;
 pub mod cri;
 pub mod labels;
 pub mod pod_workers;
+pub mod prober;
 pub mod runtime_pods;
 pub mod sandbox;
 pub mod status;
@@ -119,9 +121,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tasks.spawn(config::file::run(dir, config.node_name.clone(), pod_config.clone(), stop_rx.clone()));
     }
     let ctx = Arc::new(sync_pod::Context {
-        cri,
+        cri: cri.clone(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         backoff: Mutex::new(backoff::Backoff::default()),
+        prober: prober::Prober::new(cri.clone()),
+        pods: Mutex::default(),
         config,
     });
     tasks.spawn(pod_workers::run(ctx, pod_config, stop_rx));

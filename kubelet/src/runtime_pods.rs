@@ -43,6 +43,8 @@ pub struct Container {
     pub image_ref: String,
     /// From the container's annotation, so that a removed pod still stops gracefully.
     pub grace_period: i64,
+    /// The preStop hook, from the container's annotation (the spec may be gone).
+    pub pre_stop: Option<kube_api::core::LifecycleHandler>,
 }
 
 /// A container's state, as CRI reports it.
@@ -137,6 +139,7 @@ pub async fn relist(cri: &Cri) -> Result<HashMap<String, RuntimePod>, CriError> 
             image: status.image.map(|i| i.image).unwrap_or_default(),
             image_ref: status.image_ref,
             grace_period: grace.unwrap_or(kube_api::core::pod_rules::DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS),
+            pre_stop: c.annotations.get(labels::CONTAINER_PRE_STOP_HANDLER).and_then(|h| serde_json::from_str(h).ok()),
         });
     }
     Ok(pods)

@@ -5,7 +5,7 @@
 //! waiting reason (`ErrImagePull`, `CreateContainerError`, ...); the next pass of the loop
 //! simply tries again, so nothing here retries by itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -26,6 +26,11 @@ pub struct Context {
     pub backoff: Mutex<Backoff>,
     /// The node's /etc/resolv.conf, read once at start (for `dnsPolicy: Default`).
     pub resolv_conf: String,
+    /// The probe workers and their results.
+    pub prober: crate::prober::Prober,
+    /// The desired pods with their latest status, by UID, as the loop last computed them
+    /// (what `/pods` serves). A std Mutex, never held across an `.await`.
+    pub pods: Mutex<BTreeMap<String, Pod>>,
 }
 
 /// Why containers are not running, by container name: (reason, message).
@@ -88,6 +93,13 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
         (None, Some(id)) => (id.clone(), actual.latest_sandbox().map(|s| s.ip.clone()).unwrap_or_default()),
         (None, None) => return waiting,
     };
+
+    for (id, name, why) in &actions.kill {
+        tracing::info!(pod = %key, container = %name, "Killing: {why}");
+        if let Some(inst) = actual.containers.iter().find(|c| &c.id == id) {
+            stop_container(ctx, inst).await;
+        }
+    }
 
     for id in &actions.remove {
         if let Err(e) = ctx.cri.remove_container(id).await {
@@ -197,15 +209,32 @@ pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
     tracing::info!(pod = %format!("{}/{}", actual.namespace, actual.name), "pod killed: containers, sandbox and volumes removed");
 }
 
+/// Runs the container's preStop hook (exec or httpGet, within the grace period), then
+/// StopContainer with what is left of the grace period: SIGTERM, then SIGKILL.
+async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container) {
+    let started = std::time::Instant::now();
+    let grace = std::time::Duration::from_secs(c.grace_period.max(0) as u64);
+    if let Some(exec) = c.pre_stop.as_ref().and_then(|h| h.exec.as_ref()) {
+        tracing::info!(container = %c.name, "running preStop hook {:?}", exec.command);
+        let run = ctx.cri.exec_sync(&c.id, exec.command.clone(), c.grace_period.max(1));
+        match tokio::time::timeout(grace.max(std::time::Duration::from_secs(1)), run).await {
+            Ok(Ok(out)) if out.exit_code == 0 => {}
+            Ok(Ok(out)) => tracing::warn!(container = %c.name, "FailedPreStopHook: exit code {}", out.exit_code),
+            Ok(Err(e)) => tracing::warn!(container = %c.name, "FailedPreStopHook: {e}"),
+            Err(_) => tracing::warn!(container = %c.name, "FailedPreStopHook: timed out"),
+        }
+    }
+    let left = grace.saturating_sub(started.elapsed()).as_secs() as i64;
+    tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, left);
+    if let Err(e) = ctx.cri.stop_container(&c.id, left).await {
+        tracing::warn!("stopping container {}: {e}", c.id);
+    }
+}
+
 /// Stops all running containers at once (each with its pod's grace period: SIGTERM, then
 /// SIGKILL when it runs out), removes them, then stops and removes the sandboxes.
 async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
-    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| async move {
-        tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, c.grace_period);
-        if let Err(e) = ctx.cri.stop_container(&c.id, c.grace_period).await {
-            tracing::warn!("stopping container {}: {e}", c.id);
-        }
-    });
+    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| stop_container(ctx, c));
     futures::future::join_all(stops).await;
     for c in &actual.containers {
         if let Err(e) = ctx.cri.remove_container(&c.id).await {
