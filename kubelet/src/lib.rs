@@ -14,9 +14,11 @@
 //! - [`actions`]: compare desired with actual for one pod (pure, table-tested).
 //! - [`sync_pod`]: carry the actions out: sandbox, images, containers, kill.
 //! - [`sandbox`], [`container`]: a pod / container spec → CRI config.
+//! - [`env`]: environment variables, the downward API and `$(VAR)` expansion.
+//! - [`resources`]: requests and limits to CRI resources; the pod's cgroup.
 //! - [`labels`]: the labels that let a restarted kubelet find its pods.
 //! - [`backoff`]: crash-loop and image-pull back-off (10 s doubling to 5 min).
-//! - [`volumes`]: emptyDir and hostPath.
+//! - [`volumes`]: emptyDir (on disk or tmpfs) and hostPath.
 //! - [`prober`]: liveness, readiness and startup probes, one worker per probe.
 //! - [`status`]: PodStatus from CRI statuses (phase, conditions, containerStatuses).
 //! - [`server`]: the HTTP server on `--port`: `/healthz`, `/pods`, `/containerLogs`
@@ -34,10 +36,12 @@ pub mod cni;
 pub mod config;
 pub mod container;
 pub mod cri;
+pub mod env;
 pub mod labels;
 pub mod logs;
 pub mod pod_workers;
 pub mod prober;
+pub mod resources;
 pub mod runtime_pods;
 pub mod sandbox;
 pub mod server;

@@ -157,7 +157,27 @@ async fn start_container(
     args: &StartArgs<'_>,
 ) -> Result<String, (String, String)> {
     let image_ref = ensure_image(ctx, pod, c, args.sandbox_config).await?;
-    let config = container::config(pod, c, attempt, &image_ref, args.volumes, args.pod_ip);
+    let pod_dir = volumes::pod_dir(&ctx.config.root_dir, &pod.metadata.uid);
+    let host_network = pod.spec.host_network == Some(true);
+    let etc_hosts = pod_dir.join("etc-hosts");
+    let hosts = sandbox::etc_hosts(pod, args.pod_ip, &ctx.config.cluster_domain);
+    let write = |path: &std::path::Path, content: &str| {
+        path.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(path, content))
+    };
+    if !host_network {
+        write(&etc_hosts, &hosts).map_err(|e| ("CreateContainerConfigError".to_string(), format!("write {}: {e}", etc_hosts.display())))?;
+    }
+    // Upstream names it with a random id; the attempt is as unique and easier to find.
+    let termination_log = pod_dir.join("containers").join(&c.name).join(format!("{attempt}-termination-log"));
+    write(&termination_log, "").map_err(|e| ("CreateContainerConfigError".to_string(), format!("write {}: {e}", termination_log.display())))?;
+    let (node_cpus, node_memory) = crate::env::node_capacity();
+    let extras = container::Extras {
+        volumes: args.volumes,
+        downward: crate::env::Downward { pod_ip: args.pod_ip, host_ip: &ctx.config.node_ip, node_cpus, node_memory },
+        etc_hosts: (!host_network).then_some(etc_hosts),
+        termination_log: Some(termination_log),
+    };
+    let config = container::config(pod, c, attempt, &image_ref, &extras);
     let id = ctx
         .cri
         .create_container(args.sandbox_id, config, args.sandbox_config.clone())
@@ -205,6 +225,7 @@ pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
     if let Err(e) = volumes::cleanup(&ctx.config.root_dir, &actual.uid) {
         tracing::warn!("removing the directory of pod {}: {e}", actual.uid);
     }
+    crate::resources::remove_pod_cgroup(&actual.uid);
     ctx.backoff().forget_prefix(&format!("{}/", actual.uid));
     tracing::info!(pod = %format!("{}/{}", actual.namespace, actual.name), "pod killed: containers, sandbox and volumes removed");
 }
