@@ -80,8 +80,12 @@ async fn a_container_gets_its_env_limits_tmpfs_hosts_file_termination_message_an
     let id = running(&cri).await?.into_iter().find(|(n, _)| n == "main").expect("main runs").1;
     let env = exec(&cri, &id, "echo $POD_NAME $APP $POD_IP $MEM_MIB").await?;
     assert_eq!(env.trim(), format!("cfg-node1 web {ip} 64"));
-    let (_, log) = node.get("/containerLogs/default/cfg-node1/main")?;
-    assert_eq!(log, "hello cfg-node1\n", "$(GREETING) expanded in args, after $(POD_NAME) in env");
+    // $(GREETING) is expanded in args, after $(POD_NAME) in env.
+    eventually("main's first log line", Duration::from_secs(10), &node, || async {
+        let (_, log) = node.get("/containerLogs/default/cfg-node1/main")?;
+        Ok((log == "hello cfg-node1\n").then_some(()))
+    })
+    .await?;
 
     let memory = exec(&cri, &id, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes").await?;
     assert_eq!(memory.trim(), (64 << 20).to_string());
