@@ -12,6 +12,8 @@
 //! 3. Each app container with no instance is started. One that exited is restarted when
 //!    `restartPolicy` says so (`Always`; `OnFailure` and exit code ≠ 0) — unless it is in
 //!    back-off, which makes its status `CrashLoopBackOff`.
+//!    A running container whose liveness (or startup) probe failed is killed, and started
+//!    again unless `restartPolicy: Never` (upstream restarts it in the same sync).
 //! 4. Exited instances older than the newest one of each container are removed (upstream
 //!    keeps one for `kubectl logs --previous`; so do we).
 
@@ -20,6 +22,7 @@ use std::time::SystemTime;
 use kube_api::core::{Container, Pod};
 
 use crate::backoff::Backoff;
+use crate::prober::Results;
 use crate::runtime_pods::{RuntimePod, State};
 
 /// What to do for one pod. `PodActions::default()` means: nothing.
@@ -37,6 +40,8 @@ pub struct PodActions {
     pub start: Vec<usize>,
     /// Old instances to remove, by container id.
     pub remove: Vec<String>,
+    /// Running instances to stop first (failed liveness/startup probe): (id, name, why).
+    pub kill: Vec<(String, String, String)>,
     /// Containers that wait for their back-off: name → message.
     pub back_off: Vec<(String, String)>,
 }
@@ -49,6 +54,7 @@ impl PodActions {
             && self.start_init.is_none()
             && self.start.is_empty()
             && self.remove.is_empty()
+            && self.kill.is_empty()
     }
 }
 
@@ -58,7 +64,7 @@ pub fn backoff_key(pod: &Pod, container: &str) -> String {
 }
 
 /// Compares `pod` with `actual` and says what to do.
-pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, now: SystemTime) -> PodActions {
+pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, probes: &Results, now: SystemTime) -> PodActions {
     let mut actions = PodActions::default();
     let empty = RuntimePod::default();
     let actual = actual.unwrap_or(&empty);
@@ -114,6 +120,17 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, now: S
                 (State::Exited, "OnFailure") => inst.exit_code != 0,
                 // Created but never started (the kubelet died in between) or lost: replace.
                 (State::Created | State::Unknown, _) => true,
+                (State::Running, _) => match probes.unhealthy(&inst.id, c) {
+                    Some(kind) => {
+                        let why = format!("Container {} failed {} probe, will be restarted", c.name, kind.name().to_lowercase());
+                        actions.kill.push((inst.id.clone(), c.name.clone(), why));
+                        if policy != "Never" {
+                            actions.start.push(i);
+                        }
+                        false
+                    }
+                    None => false,
+                },
                 _ => false,
             };
             if restart {
@@ -191,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_new_pod_gets_a_sandbox_and_all_its_containers() {
-        let a = compute(&pod("Always", &[], &["a", "b"]), None, &Backoff::default(), now());
+        let a = compute(&pod("Always", &[], &["a", "b"]), None, &Backoff::default(), &Results::default(), now());
         assert_eq!(a, PodActions { create_sandbox: Some(0), start: vec![0, 1], ..Default::default() });
     }
 
@@ -201,7 +218,7 @@ mod tests {
         rt.sandboxes[0].ready = false;
         rt.sandboxes[0].attempt = 2;
         rt.containers.push(inst("a", 0, State::Running, 0));
-        let a = compute(&pod("Always", &[], &["a"]), Some(&rt), &Backoff::default(), now());
+        let a = compute(&pod("Always", &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
         assert!(a.kill_pod);
         assert_eq!(a.create_sandbox, Some(3));
     }
@@ -210,15 +227,15 @@ mod tests {
     fn init_containers_run_one_at_a_time_before_the_others() {
         let p = pod("Always", &["i1", "i2"], &["a"]);
         let b = Backoff::default();
-        assert_eq!(compute(&p, None, &b, now()).start_init, Some(0));
+        assert_eq!(compute(&p, None, &b, &Results::default(), now()).start_init, Some(0));
         let mut rt = ready();
         rt.containers.push(inst("i1", 0, State::Running, 0));
-        assert!(compute(&p, Some(&rt), &b, now()).is_empty(), "wait for i1");
+        assert!(compute(&p, Some(&rt), &b, &Results::default(), now()).is_empty(), "wait for i1");
         rt.containers[0].state = State::Exited;
-        let a = compute(&p, Some(&rt), &b, now());
+        let a = compute(&p, Some(&rt), &b, &Results::default(), now());
         assert_eq!((a.start_init, a.start.clone()), (Some(1), vec![]));
         rt.containers.push(inst("i2", 0, State::Exited, 0));
-        assert_eq!(compute(&p, Some(&rt), &b, now()).start, vec![0]);
+        assert_eq!(compute(&p, Some(&rt), &b, &Results::default(), now()).start, vec![0]);
     }
 
     #[test]
@@ -226,8 +243,8 @@ mod tests {
         let mut rt = ready();
         rt.containers.push(inst("i1", 0, State::Exited, 1));
         let b = Backoff::default();
-        assert_eq!(compute(&pod("Always", &["i1"], &["a"]), Some(&rt), &b, now()).start_init, Some(0));
-        assert!(compute(&pod("Never", &["i1"], &["a"]), Some(&rt), &b, now()).is_empty());
+        assert_eq!(compute(&pod("Always", &["i1"], &["a"]), Some(&rt), &b, &Results::default(), now()).start_init, Some(0));
+        assert!(compute(&pod("Never", &["i1"], &["a"]), Some(&rt), &b, &Results::default(), now()).is_empty());
     }
 
     #[test]
@@ -242,7 +259,7 @@ mod tests {
         for (policy, code, restarts) in cases {
             let mut rt = ready();
             rt.containers.push(inst("a", 0, State::Exited, code));
-            let a = compute(&pod(policy, &[], &["a"]), Some(&rt), &Backoff::default(), now());
+            let a = compute(&pod(policy, &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
             assert_eq!(!a.start.is_empty(), restarts, "{policy} exit {code}");
         }
     }
@@ -256,10 +273,26 @@ mod tests {
         rt.containers.push(exited);
         let mut b = Backoff::default();
         b.next("u/a", now() - Duration::from_secs(3));
-        let a = compute(&p, Some(&rt), &b, now());
+        let a = compute(&p, Some(&rt), &b, &Results::default(), now());
         assert!(a.start.is_empty());
         assert!(a.back_off[0].1.starts_with("back-off 10s restarting failed container=a pod=p_default(u)"));
-        assert!(compute(&p, Some(&rt), &b, now() + Duration::from_secs(9)).start == vec![0]);
+        assert!(compute(&p, Some(&rt), &b, &Results::default(), now() + Duration::from_secs(9)).start == vec![0]);
+    }
+
+    #[test]
+    fn a_container_failing_its_liveness_probe_is_killed_and_restarted_unless_never() {
+        let mut rt = ready();
+        rt.containers.push(inst("a", 0, State::Running, 0));
+        let mut p = pod("Always", &[], &["a"]);
+        p.spec.containers[0].liveness_probe = Some(Default::default());
+        let mut probes = Results::default();
+        assert!(compute(&p, Some(&rt), &Backoff::default(), &probes, now()).is_empty());
+        probes.set("a-0", crate::prober::Kind::Liveness, crate::prober::Outcome::Failure);
+        let a = compute(&p, Some(&rt), &Backoff::default(), &probes, now());
+        assert_eq!((a.kill[0].0.as_str(), a.start.clone()), ("a-0", vec![0]));
+        p.spec.restart_policy = "Never".into();
+        let a = compute(&p, Some(&rt), &Backoff::default(), &probes, now());
+        assert_eq!((a.kill.len(), a.start.len()), (1, 0));
     }
 
     #[test]
@@ -268,7 +301,7 @@ mod tests {
         rt.containers.push(inst("a", 0, State::Exited, 1));
         rt.containers.push(inst("a", 1, State::Exited, 1));
         rt.containers.push(inst("a", 2, State::Running, 0));
-        let a = compute(&pod("Always", &[], &["a"]), Some(&rt), &Backoff::default(), now());
+        let a = compute(&pod("Always", &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
         assert_eq!(a.remove, vec!["a-1", "a-0"]);
         assert!(a.start.is_empty());
     }

@@ -1,5 +1,7 @@
 //! A container as CRI wants it (upstream's `generateContainerConfig`): image, command and
-//! args, working directory, environment, mounts, log path, labels and annotations.
+//! args (with `$(VAR)` expanded), working directory, environment ([`crate::env`]), mounts
+//! (volumes, the pod's managed `/etc/hosts`, the termination-log file), resources
+//! ([`crate::resources`]), log path, labels and annotations.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,36 +9,59 @@ use std::path::PathBuf;
 use kube_api::core::{Container, Pod};
 
 use crate::cri::api;
+use crate::env::{self, Downward};
 use crate::labels;
+use crate::resources;
 use crate::sandbox;
 
-/// Builds the config of spec container `c` (attempt `attempt`) of `pod`.
-/// `volumes` maps volume names to host paths (from [`crate::volumes::setup`]);
-/// `image_ref` is the image ID the pull resolved; `pod_ip` feeds `status.podIP` env vars.
-pub fn config(
-    pod: &Pod,
-    c: &Container,
-    attempt: u32,
-    image_ref: &str,
-    volumes: &HashMap<String, PathBuf>,
-    pod_ip: &str,
-) -> api::ContainerConfig {
+/// What a container's config needs besides its pod and spec.
+pub struct Extras<'a> {
+    /// Volume names to host paths (from [`crate::volumes::setup`]).
+    pub volumes: &'a HashMap<String, PathBuf>,
+    /// For the downward API (`status.podIP`, limits defaulting to the node's capacity).
+    pub downward: Downward<'a>,
+    /// The pod's managed hosts file, mounted at `/etc/hosts` (none with hostNetwork).
+    pub etc_hosts: Option<PathBuf>,
+    /// The file mounted at `terminationMessagePath`.
+    pub termination_log: Option<PathBuf>,
+}
+
+/// Builds the config of spec container `c` (attempt `attempt`) of `pod`; `image_ref` is the
+/// image ID the pull resolved.
+pub fn config(pod: &Pod, c: &Container, attempt: u32, image_ref: &str, x: &Extras) -> api::ContainerConfig {
     let mut container_labels = sandbox::pod_labels(pod);
     container_labels.insert(labels::CONTAINER_NAME.into(), c.name.clone());
     let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30);
-    let annotations = HashMap::from([
+    let mut annotations = HashMap::from([
         (labels::CONTAINER_HASH.to_string(), hash(c)),
         (labels::CONTAINER_RESTART_COUNT.to_string(), attempt.to_string()),
         (labels::POD_TERMINATION_GRACE_PERIOD.to_string(), grace.to_string()),
     ]);
+    if let Some(pre_stop) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+        annotations.insert(labels::CONTAINER_PRE_STOP_HANDLER.into(), serde_json::to_string(pre_stop).unwrap_or_default());
+    }
+    let envs = env::envs(pod, c, &x.downward);
+    let mut mounts = mounts(c, x.volumes);
+    let mut extra_mount = |container_path: &str, host: &Option<PathBuf>| {
+        if let Some(host) = host.as_ref().filter(|_| !container_path.is_empty()) {
+            if !mounts.iter().any(|m| m.container_path == container_path) {
+                mounts.push(api::Mount { container_path: container_path.into(), host_path: host.display().to_string(), ..Default::default() });
+            }
+        }
+    };
+    extra_mount("/etc/hosts", &x.etc_hosts);
+    extra_mount(&c.termination_message_path, &x.termination_log);
+    if x.termination_log.is_some() && !c.termination_message_path.is_empty() {
+        annotations.insert(labels::CONTAINER_TERMINATION_MESSAGE_PATH.into(), c.termination_message_path.clone());
+    }
     api::ContainerConfig {
         metadata: Some(api::ContainerMetadata { name: c.name.clone(), attempt }),
         image: Some(api::ImageSpec { image: image_ref.into(), annotations: HashMap::new() }),
-        command: c.command.clone(),
-        args: c.args.clone(),
+        command: env::expand_all(&c.command, &envs),
+        args: env::expand_all(&c.args, &envs),
         working_dir: c.working_dir.clone(),
-        envs: envs(pod, c, pod_ip),
-        mounts: mounts(c, volumes),
+        envs: envs.into_iter().map(|(key, value)| api::KeyValue { key, value }).collect(),
+        mounts,
         labels: container_labels,
         annotations,
         // Relative to the sandbox's log directory, as upstream: NAME/ATTEMPT.log.
@@ -45,7 +70,7 @@ pub fn config(
         stdin_once: c.stdin_once.unwrap_or(false),
         tty: c.tty.unwrap_or(false),
         linux: Some(api::LinuxContainerConfig {
-            resources: None,
+            resources: Some(resources::linux_resources(c)),
             security_context: Some(api::LinuxContainerSecurityContext {
                 namespace_options: Some(sandbox::namespace_options(pod)),
                 ..Default::default()
@@ -53,33 +78,6 @@ pub fn config(
         }),
         ..Default::default()
     }
-}
-
-/// `env` values; `valueFrom.fieldRef` for the pod's own fields. ConfigMap/Secret refs and
-/// `$(VAR)` expansion come with API mode.
-fn envs(pod: &Pod, c: &Container, pod_ip: &str) -> Vec<api::KeyValue> {
-    let m = &pod.metadata;
-    c.env
-        .iter()
-        .map(|e| {
-            let value = match e.value_from.as_ref().and_then(|v| v.field_ref.as_ref()) {
-                Some(f) => match f.field_path.as_str() {
-                    "metadata.name" => m.name.clone(),
-                    "metadata.namespace" => m.namespace.clone(),
-                    "metadata.uid" => m.uid.clone(),
-                    "spec.nodeName" => pod.spec.node_name.clone(),
-                    "spec.serviceAccountName" => pod.spec.service_account_name.clone(),
-                    "status.podIP" => pod_ip.to_string(),
-                    other => {
-                        tracing::warn!("env {}: fieldRef {other} is not supported yet", e.name);
-                        String::new()
-                    }
-                },
-                None => e.value.clone(),
-            };
-            api::KeyValue { key: e.name.clone(), value }
-        })
-        .collect()
 }
 
 /// One bind mount per `volumeMount`, from the volume's host path (plus `subPath`).
@@ -124,10 +122,17 @@ mod tests {
         }))
         .unwrap();
         let volumes = HashMap::from([("logs".to_string(), PathBuf::from("/v/logs"))]);
-        let cfg = config(&pod, &pod.spec.containers[0], 2, "sha256:abc", &volumes, "10.1.0.5");
+        let x = Extras {
+            volumes: &volumes,
+            downward: Downward { pod_ip: "10.1.0.5", host_ip: "", node_cpus: 1, node_memory: 1 },
+            etc_hosts: Some(PathBuf::from("/p/etc-hosts")),
+            termination_log: None,
+        };
+        let cfg = config(&pod, &pod.spec.containers[0], 2, "sha256:abc", &x);
         assert_eq!(cfg.command, ["/bin/sh"]);
         assert_eq!(cfg.envs[1].value, "p");
         assert_eq!(cfg.mounts[0].host_path, "/v/logs");
+        assert_eq!((cfg.mounts[1].container_path.as_str(), cfg.mounts[1].host_path.as_str()), ("/etc/hosts", "/p/etc-hosts"));
         assert_eq!(cfg.log_path, "c/2.log");
         assert_eq!(cfg.labels[labels::POD_UID], "u");
         assert_eq!(cfg.labels[labels::CONTAINER_NAME], "c");

@@ -18,6 +18,9 @@ pub const CONTAINER_HASH: &str = "io.kubernetes.container.hash";
 pub const CONTAINER_RESTART_COUNT: &str = "io.kubernetes.container.restartCount";
 pub const POD_TERMINATION_GRACE_PERIOD: &str = "io.kubernetes.pod.terminationGracePeriod";
 pub const CONTAINER_PORTS: &str = "io.kubernetes.container.ports";
+/// The preStop hook as JSON, so that a pod removed from its source still runs it.
+pub const CONTAINER_TERMINATION_MESSAGE_PATH: &str = "io.kubernetes.container.terminationMessagePath";
+pub const CONTAINER_PRE_STOP_HANDLER: &str = "io.kubernetes.container.preStopHandler";
 
 /// Pod annotations a static pod gets from its file source.
 pub const CONFIG_SOURCE: &str = "kubernetes.io/config.source";

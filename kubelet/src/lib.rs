@@ -14,16 +14,21 @@
 //! - [`actions`]: compare desired with actual for one pod (pure, table-tested).
 //! - [`sync_pod`]: carry the actions out: sandbox, images, containers, kill.
 //! - [`sandbox`], [`container`]: a pod / container spec → CRI config.
+//! - [`env`]: environment variables, the downward API and `$(VAR)` expansion.
+//! - [`resources`]: requests and limits to CRI resources; the pod's cgroup.
 //! - [`labels`]: the labels that let a restarted kubelet find its pods.
 //! - [`backoff`]: crash-loop and image-pull back-off (10 s doubling to 5 min).
-//! - [`volumes`]: emptyDir and hostPath.
+//! - [`volumes`]: emptyDir (on disk or tmpfs) and hostPath.
+//! - [`prober`]: liveness, readiness and startup probes, one worker per probe.
 //! - [`status`]: PodStatus from CRI statuses (phase, conditions, containerStatuses).
+//! - [`server`]: the HTTP server on `--port`: `/healthz`, `/pods`, `/containerLogs`
+//!   (decoded by [`logs`]), `/metrics`.
 //! - [`cni`]: the node's CNI conflist for its pod CIDR.
 //! - [`cri`]: the gRPC client of the runtime over its Unix socket.
 //!
 //! Not yet: API mode (node registration, Lease heartbeat, pods from the apiserver, status
 //! writes, mirror pods) — it comes on the control-loop kit's informer as another
-//! [`config::Source`]; probes; configMap/secret volumes; the server on `--port`.
+//! [`config::Source`]; configMap/secret volumes; exec and port-forward on the server.
 
 pub mod actions;
 pub mod backoff;
@@ -31,10 +36,15 @@ pub mod cni;
 pub mod config;
 pub mod container;
 pub mod cri;
+pub mod env;
 pub mod labels;
+pub mod logs;
 pub mod pod_workers;
+pub mod prober;
+pub mod resources;
 pub mod runtime_pods;
 pub mod sandbox;
+pub mod server;
 pub mod status;
 pub mod sync_pod;
 pub mod volumes;
@@ -68,6 +78,11 @@ pub struct Config {
     /// `--cluster-dns` and `--cluster-domain`.
     pub cluster_dns: Vec<String>,
     pub cluster_domain: String,
+    /// `--address` and `--port` of the kubelet server (port 0: no server).
+    pub address: String,
+    pub port: u16,
+    /// `--healthz-port` (on 127.0.0.1; 0: none).
+    pub healthz_port: u16,
     /// How long to keep trying to reach the runtime at start.
     pub runtime_connect_timeout: Duration,
 }
@@ -78,6 +93,13 @@ pub enum Error {
     /// The runtime did not answer in time.
     #[error(transparent)]
     Cri(#[from] cri::CriError),
+    /// The server's port could not be bound.
+    #[error("listen on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A directory or the CNI configuration could not be written.
     #[error("{what}")]
     Io {
@@ -119,11 +141,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tasks.spawn(config::file::run(dir, config.node_name.clone(), pod_config.clone(), stop_rx.clone()));
     }
     let ctx = Arc::new(sync_pod::Context {
-        cri,
+        cri: cri.clone(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         backoff: Mutex::new(backoff::Backoff::default()),
+        prober: prober::Prober::new(cri.clone()),
+        pods: Mutex::default(),
         config,
     });
+    let mut listeners = vec![];
+    if ctx.config.port != 0 {
+        listeners.push(format!("{}:{}", ctx.config.address, ctx.config.port));
+    }
+    if ctx.config.healthz_port != 0 {
+        listeners.push(format!("127.0.0.1:{}", ctx.config.healthz_port));
+    }
+    for addr in listeners {
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| Error::Listen { addr: addr.clone(), source })?;
+        tracing::info!("kubelet server listening on {addr}");
+        let mut stop = stop_rx.clone();
+        tasks.spawn(server::serve(ctx.clone(), listener, async move {
+            let _ = stop.changed().await;
+        }));
+    }
     tasks.spawn(pod_workers::run(ctx, pod_config, stop_rx));
 
     shutdown.await;

@@ -3,7 +3,7 @@
 //! Standalone, as in seed 000: `kubelet --pod-manifest-path DIR --container-runtime-endpoint
 //! unix:///run/containerd/containerd.sock` runs the pods described by the files in DIR.
 //! Flags keep upstream's names and defaults; those marked "accepted" are parsed and
-//! documented but not used yet (API mode, the kubelet server).
+//! documented but not used yet (API mode).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,10 +53,13 @@ struct Args {
     /// Directory where containerd writes container logs (upstream's podLogsDir).
     #[arg(long, default_value = "/var/log/pods")]
     pod_logs_dir: PathBuf,
-    /// Port of the kubelet's server (accepted; the server comes later).
+    /// The IP address the kubelet server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    address: String,
+    /// Port of the kubelet server (/healthz, /pods, /containerLogs, /metrics); 0 disables it.
     #[arg(long, default_value_t = 10250)]
     port: u16,
-    /// Port of the healthz endpoint (accepted).
+    /// Port of the healthz endpoint on 127.0.0.1; 0 disables it.
     #[arg(long, default_value_t = 10248)]
     healthz_port: u16,
     /// Fail when swap is on (accepted; this kubelet does not check).
@@ -142,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
         cni_conf_dir: args.cni_conf_dir.clone(),
         cluster_dns: args.cluster_dns.clone(),
         cluster_domain: args.cluster_domain.clone(),
+        address: args.address.clone(),
+        port: args.port,
+        healthz_port: args.healthz_port,
         runtime_connect_timeout: Duration::from_secs(30),
     };
     tracing::info!("kubelet starting on node {:?}", config.node_name);

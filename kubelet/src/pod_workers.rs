@@ -12,7 +12,9 @@
 //!   ([`sync_pod::kill_pod`]: StopContainer with the grace period, RemoveContainer,
 //!   StopPodSandbox, RemovePodSandbox, then the pod's volumes).
 //! - **Status**: computes each pod's [`PodStatus`](kube_api::core::PodStatus)
-//!   ([`status::compute`]) and logs it when it changes (API mode will write it).
+//!   ([`status::compute`], with the probes' results from [`crate::prober`]), logs it when it
+//!   changes and publishes the pods with their status in `Context::pods` (served on `/pods`;
+//!   API mode will write it).
 //! - **Requeues**: never explicitly. It is level-triggered: every relist (1 s) or change
 //!   of the desired set compares everything again, so a failed step is retried on the next
 //!   pass and back-offs are waited out by comparing times, not by sleeping.
@@ -67,6 +69,8 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
         };
         let desired = config.desired();
         tracing::debug!(desired = desired.len(), actual = actual.len(), "relisted");
+        ctx.prober.sync(&desired, &actual);
+        let probes = ctx.prober.results();
 
         for (uid, pod) in &desired {
             let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
@@ -74,7 +78,7 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
             if !state.workers.contains_key(uid) {
                 let actions = {
                     let backoff = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
-                    actions::compute(pod, actual.get(uid), &backoff, SystemTime::now())
+                    actions::compute(pod, actual.get(uid), &backoff, &probes, SystemTime::now())
                 };
                 for (name, message) in &actions.back_off {
                     waiting.insert(name.clone(), ("CrashLoopBackOff".into(), message.clone()));
@@ -86,7 +90,7 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
                     state.workers.insert(uid.clone(), worker);
                 }
             }
-            let new = status::compute(pod, actual.get(uid), &waiting, state.statuses.get(uid), &ctx.config.node_ip);
+            let new = status::compute(pod, actual.get(uid), &waiting, &probes, state.statuses.get(uid), &ctx.config.node_ip);
             if state.statuses.get(uid).map(without_times) != Some(without_times(&new)) {
                 tracing::info!(pod = %key, "status: {}", status::summary(&new));
             }
@@ -106,6 +110,15 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
             state.workers.insert(uid.clone(), worker);
         }
         state.statuses.retain(|uid, _| desired.contains_key(uid));
+        let published = desired
+            .iter()
+            .filter_map(|(uid, pod)| {
+                let mut pod = pod.clone();
+                pod.status = state.statuses.get(uid)?.clone();
+                Some((uid.clone(), pod))
+            })
+            .collect();
+        *ctx.pods.lock().unwrap_or_else(|e| e.into_inner()) = published;
         state.waiting.retain(|uid, _| desired.contains_key(uid) || state.workers.contains_key(uid));
     }
     tracing::info!("sync loop stopped; waiting for {} pod worker(s)", state.workers.len());
@@ -151,6 +164,9 @@ fn describe(a: &actions::PodActions) -> String {
     }
     if !a.start.is_empty() {
         parts.push(format!("start {} container(s)", a.start.len()));
+    }
+    for (_, _, why) in &a.kill {
+        parts.push(why.clone());
     }
     if !a.remove.is_empty() {
         parts.push(format!("remove {} old container(s)", a.remove.len()));

@@ -43,6 +43,8 @@ pub struct Container {
     pub image_ref: String,
     /// From the container's annotation, so that a removed pod still stops gracefully.
     pub grace_period: i64,
+    /// The preStop hook, from the container's annotation (the spec may be gone).
+    pub pre_stop: Option<kube_api::core::LifecycleHandler>,
 }
 
 /// A container's state, as CRI reports it.
@@ -122,6 +124,11 @@ pub async fn relist(cri: &Cri) -> Result<HashMap<String, RuntimePod>, CriError> 
         };
         let pod = pods.entry(uid.clone()).or_insert_with(|| RuntimePod { uid: uid.clone(), ..Default::default() });
         let grace = c.annotations.get(labels::POD_TERMINATION_GRACE_PERIOD).and_then(|g| g.parse().ok());
+        let message = if status.message.is_empty() && status.state == api::ContainerState::ContainerExited as i32 {
+            termination_message(&c.annotations, &status.mounts)
+        } else {
+            status.message
+        };
         pod.containers.push(Container {
             id: c.id.clone(),
             sandbox_id: c.pod_sandbox_id.clone(),
@@ -133,13 +140,24 @@ pub async fn relist(cri: &Cri) -> Result<HashMap<String, RuntimePod>, CriError> 
             finished_at: status.finished_at,
             exit_code: status.exit_code,
             reason: status.reason,
-            message: status.message,
+            message,
             image: status.image.map(|i| i.image).unwrap_or_default(),
             image_ref: status.image_ref,
             grace_period: grace.unwrap_or(kube_api::core::pod_rules::DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS),
+            pre_stop: c.annotations.get(labels::CONTAINER_PRE_STOP_HANDLER).and_then(|h| serde_json::from_str(h).ok()),
         });
     }
     Ok(pods)
+}
+
+/// What an exited container wrote to its `terminationMessagePath` (at most 4 KiB, as
+/// upstream), read from the host file mounted there.
+fn termination_message(annotations: &HashMap<String, String>, mounts: &[api::Mount]) -> String {
+    let Some(path) = annotations.get(labels::CONTAINER_TERMINATION_MESSAGE_PATH) else { return String::new() };
+    let Some(mount) = mounts.iter().find(|m| &m.container_path == path) else { return String::new() };
+    let mut bytes = std::fs::read(&mount.host_path).unwrap_or_default();
+    bytes.truncate(4096);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn state_of(state: i32) -> State {

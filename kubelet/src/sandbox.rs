@@ -57,6 +57,7 @@ pub fn config(pod: &Pod, attempt: u32, ctx: &SandboxContext) -> api::PodSandboxC
         labels: sandbox_labels,
         annotations: m.annotations.clone().into_iter().collect(),
         linux: Some(api::LinuxPodSandboxConfig {
+            cgroup_parent: crate::resources::pod_cgroup(pod),
             security_context: Some(api::LinuxSandboxSecurityContext {
                 namespace_options: Some(namespace_options(pod)),
                 ..Default::default()
@@ -80,6 +81,32 @@ pub fn namespace_options(pod: &Pod) -> api::NamespaceOption {
         ipc: mode(pod.spec.host_ipc, api::NamespaceMode::Pod),
         ..Default::default()
     }
+}
+
+/// The pod's `/etc/hosts` (upstream's `managedHostsFileContent`): localhost, the pod's own
+/// address and hostname, then `spec.hostAliases`.
+pub fn etc_hosts(pod: &Pod, pod_ip: &str, cluster_domain: &str) -> String {
+    let mut out = String::from(
+        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
+    );
+    if !pod_ip.is_empty() {
+        let name = hostname(pod);
+        if pod.spec.subdomain.is_empty() {
+            out.push_str(&format!("{pod_ip}\t{name}\n"));
+        } else {
+            let ns = &pod.metadata.namespace;
+            out.push_str(&format!("{pod_ip}\t{name}.{}.{ns}.svc.{cluster_domain}\t{name}\n", pod.spec.subdomain));
+        }
+    }
+    let aliases = pod.spec.host_aliases.as_ref().and_then(|a| a.as_array().cloned()).unwrap_or_default();
+    for alias in aliases {
+        let names: Vec<&str> = alias["hostnames"].as_array().map(|h| h.iter().filter_map(|n| n.as_str()).collect()).unwrap_or_default();
+        if let (Some(ip), false) = (alias["ip"].as_str(), names.is_empty()) {
+            out.push_str(&format!("\n# Entries added by HostAliases.\n{ip}\t{}\n", names.join("\t")));
+        }
+    }
+    out
 }
 
 /// `spec.hostname` or the pod's name, cut to a DNS label's 63 characters.

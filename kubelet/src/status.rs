@@ -5,7 +5,8 @@
 //! - containerStatuses: the newest instance of each container gives `state` (running,
 //!   terminated with exit code and reason, or waiting with the reason the last sync
 //!   recorded: `CrashLoopBackOff`, `ErrImagePull`, ...), the one before gives `lastState`,
-//!   its attempt number is `restartCount`. Without probes, running means ready.
+//!   its attempt number is `restartCount`. `ready` and `started` come from the probes
+//!   ([`crate::prober`]); without probes, running means both.
 //! - phase: `Pending` until every container has started (init containers included),
 //!   `Succeeded`/`Failed` when all have terminated for good, `Running` otherwise.
 //! - conditions: `PodScheduled`, `Initialized`, `ContainersReady`, `Ready`.
@@ -17,6 +18,7 @@ use kube_api::core::{
 };
 use kube_api::Time;
 
+use crate::prober::Results;
 use crate::runtime_pods::{self, RuntimePod, State};
 use crate::sync_pod::Waiting;
 
@@ -47,7 +49,7 @@ fn waiting_state(reason: &str, message: &str) -> ContainerState {
     }
 }
 
-fn container_status(c: &Container, actual: &RuntimePod, waiting: &Waiting, default_reason: &str) -> ContainerStatus {
+fn container_status(c: &Container, actual: &RuntimePod, waiting: &Waiting, probes: &Results, default_reason: &str) -> ContainerStatus {
     let instances = actual.instances(&c.name);
     let latest = instances.first().copied();
     let mut status = ContainerStatus { name: c.name.clone(), image: c.image.clone(), started: Some(false), ..Default::default() };
@@ -59,8 +61,8 @@ fn container_status(c: &Container, actual: &RuntimePod, waiting: &Waiting, defau
     let recorded = waiting.get(&c.name);
     status.state = match (latest, recorded) {
         (Some(inst), _) if inst.state == State::Running => {
-            status.ready = true;
-            status.started = Some(true);
+            status.started = Some(probes.started(&inst.id, c));
+            status.ready = probes.ready(&inst.id, c);
             ContainerState { running: Some(ContainerStateRunning { started_at: time(inst.started_at) }), ..Default::default() }
         }
         // Exited and waiting to restart: the wait is the state, the exit the last state.
@@ -86,15 +88,22 @@ fn condition(type_: &str, ok: bool) -> PodCondition {
 
 /// The status of `pod` given what runs for it, the recorded waiting reasons, and the
 /// previous status (whose `startTime` and transition times are kept).
-pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, waiting: &Waiting, previous: Option<&PodStatus>, host_ip: &str) -> PodStatus {
+pub fn compute(
+    pod: &Pod,
+    actual: Option<&RuntimePod>,
+    waiting: &Waiting,
+    probes: &Results,
+    previous: Option<&PodStatus>,
+    host_ip: &str,
+) -> PodStatus {
     let empty = RuntimePod::default();
     let actual = actual.unwrap_or(&empty);
     let init: Vec<ContainerStatus> =
-        pod.spec.init_containers.iter().map(|c| container_status(c, actual, waiting, "PodInitializing")).collect();
+        pod.spec.init_containers.iter().map(|c| container_status(c, actual, waiting, probes, "PodInitializing")).collect();
     let initialized = init.iter().all(|s| s.state.terminated.as_ref().is_some_and(|t| t.exit_code == 0));
     let default_reason = if initialized { "ContainerCreating" } else { "PodInitializing" };
     let containers: Vec<ContainerStatus> =
-        pod.spec.containers.iter().map(|c| container_status(c, actual, waiting, default_reason)).collect();
+        pod.spec.containers.iter().map(|c| container_status(c, actual, waiting, probes, default_reason)).collect();
 
     let ready = !containers.is_empty() && containers.iter().all(|s| s.ready);
     let mut status = PodStatus {
@@ -207,7 +216,7 @@ mod tests {
         ];
         for (policy, state, want) in cases {
             let rt = state.map(|(s, code)| with(s, code, 0));
-            let status = compute(&pod(policy), rt.as_ref(), &w, None, "");
+            let status = compute(&pod(policy), rt.as_ref(), &w, &Results::default(), None, "");
             assert_eq!(status.phase, want, "{policy} {state:?}");
         }
     }
@@ -216,7 +225,7 @@ mod tests {
     fn a_crash_looping_container_is_waiting_with_its_last_exit_as_last_state() {
         let rt = with(State::Exited, 1, 3);
         let w = Waiting::from([("a".to_string(), ("CrashLoopBackOff".to_string(), "back-off 40s".to_string()))]);
-        let status = compute(&pod("Always"), Some(&rt), &w, None, "");
+        let status = compute(&pod("Always"), Some(&rt), &w, &Results::default(), None, "");
         let s = &status.container_statuses[0];
         assert_eq!(s.state.waiting.as_ref().unwrap().reason, "CrashLoopBackOff");
         assert_eq!(s.last_state.terminated.as_ref().unwrap().exit_code, 1);
@@ -226,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_running_pod_is_ready_and_has_its_sandboxes_ip() {
-        let status = compute(&pod("Always"), Some(&with(State::Running, 0, 0)), &Waiting::new(), None, "");
+        let status = compute(&pod("Always"), Some(&with(State::Running, 0, 0)), &Waiting::new(), &Results::default(), None, "");
         assert_eq!(status.pod_ip, "10.88.0.2");
         assert!(status.conditions.iter().all(|c| c.status == "True"));
     }

@@ -5,7 +5,7 @@
 //! waiting reason (`ErrImagePull`, `CreateContainerError`, ...); the next pass of the loop
 //! simply tries again, so nothing here retries by itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -26,6 +26,11 @@ pub struct Context {
     pub backoff: Mutex<Backoff>,
     /// The node's /etc/resolv.conf, read once at start (for `dnsPolicy: Default`).
     pub resolv_conf: String,
+    /// The probe workers and their results.
+    pub prober: crate::prober::Prober,
+    /// The desired pods with their latest status, by UID, as the loop last computed them
+    /// (what `/pods` serves). A std Mutex, never held across an `.await`.
+    pub pods: Mutex<BTreeMap<String, Pod>>,
 }
 
 /// Why containers are not running, by container name: (reason, message).
@@ -89,6 +94,13 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
         (None, None) => return waiting,
     };
 
+    for (id, name, why) in &actions.kill {
+        tracing::info!(pod = %key, container = %name, "Killing: {why}");
+        if let Some(inst) = actual.containers.iter().find(|c| &c.id == id) {
+            stop_container(ctx, inst).await;
+        }
+    }
+
     for id in &actions.remove {
         if let Err(e) = ctx.cri.remove_container(id).await {
             tracing::warn!(pod = %key, "removing old container {id}: {e}");
@@ -145,7 +157,27 @@ async fn start_container(
     args: &StartArgs<'_>,
 ) -> Result<String, (String, String)> {
     let image_ref = ensure_image(ctx, pod, c, args.sandbox_config).await?;
-    let config = container::config(pod, c, attempt, &image_ref, args.volumes, args.pod_ip);
+    let pod_dir = volumes::pod_dir(&ctx.config.root_dir, &pod.metadata.uid);
+    let host_network = pod.spec.host_network == Some(true);
+    let etc_hosts = pod_dir.join("etc-hosts");
+    let hosts = sandbox::etc_hosts(pod, args.pod_ip, &ctx.config.cluster_domain);
+    let write = |path: &std::path::Path, content: &str| {
+        path.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(path, content))
+    };
+    if !host_network {
+        write(&etc_hosts, &hosts).map_err(|e| ("CreateContainerConfigError".to_string(), format!("write {}: {e}", etc_hosts.display())))?;
+    }
+    // Upstream names it with a random id; the attempt is as unique and easier to find.
+    let termination_log = pod_dir.join("containers").join(&c.name).join(format!("{attempt}-termination-log"));
+    write(&termination_log, "").map_err(|e| ("CreateContainerConfigError".to_string(), format!("write {}: {e}", termination_log.display())))?;
+    let (node_cpus, node_memory) = crate::env::node_capacity();
+    let extras = container::Extras {
+        volumes: args.volumes,
+        downward: crate::env::Downward { pod_ip: args.pod_ip, host_ip: &ctx.config.node_ip, node_cpus, node_memory },
+        etc_hosts: (!host_network).then_some(etc_hosts),
+        termination_log: Some(termination_log),
+    };
+    let config = container::config(pod, c, attempt, &image_ref, &extras);
     let id = ctx
         .cri
         .create_container(args.sandbox_id, config, args.sandbox_config.clone())
@@ -193,19 +225,37 @@ pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
     if let Err(e) = volumes::cleanup(&ctx.config.root_dir, &actual.uid) {
         tracing::warn!("removing the directory of pod {}: {e}", actual.uid);
     }
+    crate::resources::remove_pod_cgroup(&actual.uid);
     ctx.backoff().forget_prefix(&format!("{}/", actual.uid));
     tracing::info!(pod = %format!("{}/{}", actual.namespace, actual.name), "pod killed: containers, sandbox and volumes removed");
+}
+
+/// Runs the container's preStop hook (exec or httpGet, within the grace period), then
+/// StopContainer with what is left of the grace period: SIGTERM, then SIGKILL.
+async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container) {
+    let started = std::time::Instant::now();
+    let grace = std::time::Duration::from_secs(c.grace_period.max(0) as u64);
+    if let Some(exec) = c.pre_stop.as_ref().and_then(|h| h.exec.as_ref()) {
+        tracing::info!(container = %c.name, "running preStop hook {:?}", exec.command);
+        let run = ctx.cri.exec_sync(&c.id, exec.command.clone(), c.grace_period.max(1));
+        match tokio::time::timeout(grace.max(std::time::Duration::from_secs(1)), run).await {
+            Ok(Ok(out)) if out.exit_code == 0 => {}
+            Ok(Ok(out)) => tracing::warn!(container = %c.name, "FailedPreStopHook: exit code {}", out.exit_code),
+            Ok(Err(e)) => tracing::warn!(container = %c.name, "FailedPreStopHook: {e}"),
+            Err(_) => tracing::warn!(container = %c.name, "FailedPreStopHook: timed out"),
+        }
+    }
+    let left = grace.saturating_sub(started.elapsed()).as_secs() as i64;
+    tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, left);
+    if let Err(e) = ctx.cri.stop_container(&c.id, left).await {
+        tracing::warn!("stopping container {}: {e}", c.id);
+    }
 }
 
 /// Stops all running containers at once (each with its pod's grace period: SIGTERM, then
 /// SIGKILL when it runs out), removes them, then stops and removes the sandboxes.
 async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
-    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| async move {
-        tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, c.grace_period);
-        if let Err(e) = ctx.cri.stop_container(&c.id, c.grace_period).await {
-            tracing::warn!("stopping container {}: {e}", c.id);
-        }
-    });
+    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| stop_container(ctx, c));
     futures::future::join_all(stops).await;
     for c in &actual.containers {
         if let Err(e) = ctx.cri.remove_container(&c.id).await {

@@ -4,7 +4,8 @@
 //! - `emptyDir` is a directory under the pod's directory,
 //!   `ROOT_DIR/pods/UID/volumes/kubernetes.io~empty-dir/NAME` (upstream's path), created
 //!   empty and shared by every container that mounts it; it lives as long as the pod.
-//!   `medium: Memory` should be a tmpfs; here it is a plain directory (noted in the log).
+//!   With `medium: Memory` it is a tmpfs mounted there (its `sizeLimit` as the size),
+//!   unmounted when the pod goes.
 //! - `hostPath` is the node's own path, created first when its `type` asks for it.
 //!
 //! Other sources (configMap, secret, downwardAPI, ...) come with API mode.
@@ -25,6 +26,9 @@ pub enum VolumeError {
         #[source]
         source: std::io::Error,
     },
+    /// The tmpfs of a `medium: Memory` emptyDir could not be mounted.
+    #[error("mount tmpfs on {path}: {message}")]
+    Mount { path: PathBuf, message: String },
     /// A `hostPath` of type `Directory`/`File`/... does not exist on the node.
     #[error("hostPath type check failed: {path} is not a {type_}")]
     HostPathType { path: String, type_: String },
@@ -48,9 +52,21 @@ pub fn setup(root_dir: &Path, pod: &Pod) -> Result<HashMap<String, PathBuf>, Vol
 }
 
 fn setup_one(root_dir: &Path, uid: &str, volume: &Volume) -> Result<PathBuf, VolumeError> {
-    if volume.empty_dir.is_some() {
+    if let Some(empty_dir) = &volume.empty_dir {
         let path = pod_dir(root_dir, uid).join("volumes/kubernetes.io~empty-dir").join(&volume.name);
         create_dir(&path)?;
+        if empty_dir.medium == "Memory" && !is_mount_point(&path) {
+            let mut options = "mode=0777".to_string();
+            if let Some(size) = empty_dir.size_limit.as_ref().and_then(|q| kube_api::quantity::Quantity::parse(q.as_str()).ok()) {
+                options.push_str(&format!(",size={}", size.value()));
+            }
+            let out = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&path).output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => return Err(VolumeError::Mount { path, message: String::from_utf8_lossy(&o.stderr).trim().to_string() }),
+                Err(e) => return Err(VolumeError::Mount { path, message: e.to_string() }),
+            }
+        }
         return Ok(path);
     }
     if let Some(host) = &volume.host_path {
@@ -72,6 +88,15 @@ fn setup_one(root_dir: &Path, uid: &str, volume: &Volume) -> Result<PathBuf, Vol
     Err(VolumeError::Unsupported(volume.name.clone()))
 }
 
+/// A directory on another device than its parent is a mount point (our tmpfs).
+fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), path.parent().map(std::fs::metadata)) {
+        (Ok(m), Some(Ok(parent))) => m.dev() != parent.dev(),
+        _ => false,
+    }
+}
+
 fn type_error(path: String, type_: &str) -> VolumeError {
     VolumeError::HostPathType { path, type_: type_.into() }
 }
@@ -84,6 +109,16 @@ fn create_dir(path: &Path) -> Result<(), VolumeError> {
 /// hostPath volumes are the node's and are never touched.
 pub fn cleanup(root_dir: &Path, uid: &str) -> std::io::Result<()> {
     let dir = pod_dir(root_dir, uid);
+    if let Ok(empty_dirs) = std::fs::read_dir(dir.join("volumes/kubernetes.io~empty-dir")) {
+        for d in empty_dirs.flatten() {
+            if is_mount_point(&d.path()) {
+                let out = std::process::Command::new("umount").arg(d.path()).output()?;
+                if !out.status.success() {
+                    return Err(std::io::Error::other(format!("umount {}: {}", d.path().display(), String::from_utf8_lossy(&out.stderr))));
+                }
+            }
+        }
+    }
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,

@@ -2,20 +2,18 @@
 //! private containerd with real runc and CNI, everything inside a network namespace the
 //! test creates. The test reads the runtime through the kubelet's own CRI client.
 //!
-//! Until the local registry exists (hack/registry.sh, later), the manifests say
-//! `imagePullPolicy: IfNotPresent`: `image: nginx` would default to `Always` and pulling
-//! from the internet is impossible here.
+//! Seed 000's manifest is used verbatim: `image: nginx` defaults to `imagePullPolicy:
+//! Always`, so the kubelet pulls, from the test's local registry (testutil's `Containerd`
+//! points containerd's `docker.io` mirror at it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+mod kubelet_node;
 
-use anyhow::{bail, Context};
-use kubelet::cri::{api, Cri};
-use testutil::containerd::Containerd;
-use testutil::netns::NetNs;
+use std::time::Duration;
 
-/// Seed 000's pod, with our hello image standing in for nginx under the name `nginx`.
+use anyhow::Context;
+use kubelet_node::{eventually, exec, running, wait_until_gone, Node};
+
+/// Seed 000's pod, verbatim (our hello image is pushed as `nginx`).
 const SEED_000_POD: &str = r#"apiVersion: v1
 kind: Pod
 metadata:
@@ -24,7 +22,6 @@ spec:
   containers:
   - name: nginx
     image: nginx
-    imagePullPolicy: IfNotPresent
     ports:
     - containerPort: 80
     volumeMounts:
@@ -32,7 +29,6 @@ spec:
       name: nginx-logs
   - name: log-truncator
     image: busybox
-    imagePullPolicy: IfNotPresent
     command:
     - /bin/sh
     args: [-c, 'while true; do cat /dev/null > /logdir/access.log; sleep 10; done']
@@ -56,113 +52,6 @@ spec:
     imagePullPolicy: Never
 "#;
 
-/// A node: network namespace, containerd, and the kubelet binary as a child process
-/// (killed by PID on drop).
-struct Node {
-    dir: PathBuf,
-    kubelet: Child,
-    ctd: Containerd,
-    netns: NetNs,
-}
-
-impl Node {
-    fn start() -> anyhow::Result<Node> {
-        let netns = NetNs::create("kubelet-e2e")?;
-        let ctd = Containerd::start_in(&netns)?;
-        let dir = testutil::unique_temp_dir()?;
-        std::fs::create_dir_all(dir.join("manifests"))?;
-        let log = std::fs::File::create(dir.join("kubelet.log"))?;
-        let kubelet = netns
-            .command(testutil::binary("kubelet")?.to_str().context("path")?)
-            .arg("--pod-manifest-path")
-            .arg(dir.join("manifests"))
-            .arg(format!("--container-runtime-endpoint=unix://{}", ctd.socket.display()))
-            .args(["--pod-cidr", "10.88.0.0/24", "--hostname-override", "node1"])
-            .arg("--root-dir")
-            .arg(dir.join("root"))
-            .arg("--pod-logs-dir")
-            .arg(dir.join("logs"))
-            .arg("--cni-conf-dir")
-            .arg(&ctd.cni_conf_dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("start kubelet")?;
-        Ok(Node { dir, kubelet, ctd, netns })
-    }
-
-    fn manifest(&self, name: &str) -> PathBuf {
-        self.dir.join("manifests").join(name)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("kubelet.log")).unwrap_or_default()
-    }
-
-    async fn cri(&self) -> anyhow::Result<Cri> {
-        Ok(Cri::connect(&format!("unix://{}", self.ctd.socket.display())).await?)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.kubelet.kill();
-        let _ = self.kubelet.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout`.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, node: &Node, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}; kubelet log:\n{}", node.log());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The running containers, by spec name → container id.
-async fn running(cri: &Cri) -> anyhow::Result<Vec<(String, String)>> {
-    Ok(cri
-        .list_containers(Default::default())
-        .await?
-        .into_iter()
-        .filter(|c| c.state == api::ContainerState::ContainerRunning as i32)
-        .map(|c| (c.metadata.map(|m| m.name).unwrap_or_default(), c.id))
-        .collect())
-}
-
-async fn exec(cri: &Cri, id: &str, script: &str) -> anyhow::Result<String> {
-    let out = cri.exec_sync(id, vec!["/bin/sh".into(), "-c".into(), script.into()], 10).await?;
-    if out.exit_code != 0 {
-        bail!("exec {script:?} exited {}: {}", out.exit_code, String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-async fn wait_until_gone(node: &Node, cri: &Cri, root: &Path) -> anyhow::Result<()> {
-    eventually("the pod's containers and sandbox to be removed", Duration::from_secs(60), node, || async {
-        let containers = cri.list_containers(Default::default()).await?;
-        let sandboxes = cri.list_pod_sandboxes(Default::default()).await?;
-        Ok((containers.is_empty() && sandboxes.is_empty()).then_some(()))
-    })
-    .await?;
-    let pods = std::fs::read_dir(root.join("pods")).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(pods, 0, "the pod's directory (and its emptyDir) is removed");
-    assert!(node.ctd.containers()?.is_empty(), "containerd has no containers left");
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_000_pod_runs_both_containers_shares_its_empty_dir_and_goes_away_with_its_file() -> anyhow::Result<()> {
     let node = Node::start()?;
@@ -176,6 +65,11 @@ async fn seed_000_pod_runs_both_containers_shares_its_empty_dir_and_goes_away_wi
     .await?;
     let id = |name: &str| containers.iter().find(|(n, _)| n == name).map(|(_, id)| id.clone()).context(name.to_string());
     let (nginx, truncator) = (id("nginx")?, id("log-truncator")?);
+
+    // `image: nginx` (no tag) defaults to `Always`: both images came from the local registry.
+    for image in ["nginx", "busybox"] {
+        assert!(node.log().contains(&format!("Successfully pulled image \"{image}\"")), "{}", node.log());
+    }
 
     // The sandbox carries upstream's labels, so a restarted kubelet can find the pod again.
     let sandboxes = cri.list_pod_sandboxes(Default::default()).await?;

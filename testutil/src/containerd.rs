@@ -1,8 +1,10 @@
 //! A private containerd for one test: its own root, state, socket and CNI conf dir under a
 //! temp dir, configured by `hack/containerd.sh config` (so tests and humans use the same
 //! configuration), running inside the test's [`NetNs`], with the project's images
-//! (`hack/build-images.sh`) imported. Dropping it kills every task it runs, then
-//! containerd itself, by PID, and removes the directory.
+//! (`hack/build-images.sh`) imported and a local [`Registry`] serving them under the seeds'
+//! names (containerd's `docker.io` and `registry.k8s.io` mirrors point at it, so
+//! `imagePullPolicy: Always` really pulls). Dropping it kills every task it runs, then
+//! containerd and the registry, by PID, and removes the directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::netns::{run, NetNs};
+use crate::registry::{images, Registry, REGISTRY_ADDR};
 use crate::unique_temp_dir;
 
 /// The repository's `hack/` directory.
@@ -26,13 +29,18 @@ pub struct Containerd {
     /// The CNI conf dir containerd reads (the kubelet's `--cni-conf-dir`).
     pub cni_conf_dir: PathBuf,
     child: Option<Child>,
+    _registry: Registry,
 }
 
 impl Containerd {
     /// Starts containerd in `netns` and imports the local images.
     pub fn start_in(netns: &NetNs) -> anyhow::Result<Containerd> {
+        let images = images()?;
         let dir = unique_temp_dir()?;
         run(Command::new("bash").arg(hack_dir().join("containerd.sh")).arg("config").arg(&dir))?;
+        let registry = Registry::serve_in(netns, &dir)?;
+        let certs = dir.join("certs.d");
+        run(Command::new("bash").arg(hack_dir().join("registry.sh")).arg("mirrors").arg(&certs).arg(REGISTRY_ADDR))?;
         let log = std::fs::File::create(dir.join("containerd.log")).context("create containerd.log")?;
         let child = netns
             .command("containerd")
@@ -43,7 +51,7 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .context("start containerd")?;
-        let ctd = Containerd { socket: dir.join("containerd.sock"), cni_conf_dir: dir.join("cni"), dir, child: Some(child) };
+        let ctd = Containerd { socket: dir.join("containerd.sock"), cni_conf_dir: dir.join("cni"), dir, child: Some(child), _registry: registry };
         let deadline = Instant::now() + Duration::from_secs(20);
         while run(&mut ctd.ctr(&["version"])).is_err() {
             if Instant::now() > deadline {
@@ -51,7 +59,10 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        run(Command::new("bash").arg(hack_dir().join("build-images.sh")).arg(ctd.dir.join("images")).arg(&ctd.socket))?;
+        for name in ["pause", "busybox", "hello"] {
+            let tar = images.images_dir.join(format!("{name}.tar"));
+            run(&mut ctd.ctr(&["images", "import", tar.to_str().context("image path")?]))?;
+        }
         Ok(ctd)
     }
 
