@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod openapi_v2;
+pub mod protobuf;
 pub mod request;
 pub mod server;
 pub mod storage;
