@@ -52,6 +52,10 @@ pub enum ApiError {
     /// 415: a body in a format the endpoint does not take.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(String),
+    /// 415: a protobuf body this server's schema subset cannot read in full (an unknown kind
+    /// or field); the message names what is missing.
+    #[error("{0}")]
+    UnsupportedProtobuf(String),
     /// 500: a bug or an unexpected storage answer.
     #[error("{0}")]
     Internal(String),
@@ -120,7 +124,7 @@ impl ApiError {
             ApiError::NotAcceptable => 406,
             ApiError::Gone(_) => 410,
             ApiError::RequestEntityTooLarge(_) => 413,
-            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedProtobuf(_) => 415,
             ApiError::Internal(_) => 500,
             ApiError::Unavailable(_) => 503,
         }
@@ -138,7 +142,7 @@ impl ApiError {
             ApiError::NotAcceptable => "NotAcceptable",
             ApiError::Gone(_) => "Expired",
             ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
-            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedProtobuf(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
             ApiError::Unavailable(_) => "ServiceUnavailable",
         }

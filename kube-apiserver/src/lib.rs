@@ -16,6 +16,7 @@
 //! - [`storage`]: the key-value backend (etcd) and the watch cache.
 //! - [`compaction`]: forgetting old etcd history every `--etcd-compaction-interval`.
 //! - [`negotiate`]: JSON, YAML and Table representations.
+//! - [`protobuf`]: `application/vnd.kubernetes.protobuf` request bodies (kubectl's `create deployment|secret|...`) read as JSON, from the schemas in `proto/k8s/`.
 //! - [`discovery`], [`openapi`], [`openapi_v2`]: what clients read to learn what is served.
 //! - [`bootstrap`]: the namespaces and the `kubernetes` Service that always exist.
 //! - [`errors`]: every failure, and its `Status`.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod openapi_v2;
+pub mod protobuf;
 pub mod request;
 pub mod server;
 pub mod storage;

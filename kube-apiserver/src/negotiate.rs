@@ -3,7 +3,8 @@
 //!
 //! kubectl asks `get` for `application/json;as=Table;v=v1;g=meta.k8s.io,...,application/json`:
 //! a server-side Table so it can print upstream's columns. It asks `-o yaml` for plain JSON.
-//! Protobuf is never served; JSON is always an acceptable fallback.
+//! Protobuf is never served; JSON is always an acceptable fallback. Protobuf *bodies* (what
+//! kubectl's `create deployment|namespace|secret|...` send) are read by [`crate::protobuf`].
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -87,15 +88,17 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Decode a JSON or YAML body into a JSON value; anything unparsable is a 400 with the
-/// parser's message, as upstream's decoder answers.
+/// Decode a JSON, YAML or Kubernetes protobuf body into a JSON value; anything unparsable
+/// is a 400 with the parser's message, as upstream's decoder answers.
 pub fn decode_body(body: &[u8], media: &str) -> Result<Value> {
-    // Only JSON and YAML bodies are understood. Anything else (kubectl's typed commands
-    // send `application/vnd.kubernetes.protobuf`) is 415, which tells client-go to retry
-    // the request as JSON, instead of a confusing 400 from the JSON parser.
     let media = media.split(';').next().unwrap_or("").trim();
+    if media == crate::protobuf::MEDIA_TYPE {
+        return Ok(crate::protobuf::decode(body)?);
+    }
+    // Any other type is a 415 naming what we take, instead of a confusing 400 from the
+    // JSON parser.
     if !(media.is_empty() || media == "*/*" || media.ends_with("json") || media.ends_with("yaml")) {
-        return Err(ApiError::UnsupportedMediaType("application/json, application/yaml".into()));
+        return Err(ApiError::UnsupportedMediaType(format!("application/json, application/yaml, {}", crate::protobuf::MEDIA_TYPE)));
     }
     let value: Value = if media.contains("yaml") {
         serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?
