@@ -16,7 +16,8 @@ use crate::backoff::Backoff;
 use crate::cri::{api, Cri};
 use crate::runtime_pods::{RuntimePod, State};
 use crate::sandbox::SandboxContext;
-use crate::{container, sandbox, volumes, Config};
+use crate::{container, recorder, sandbox, volumes, Config};
+use kube_client::EventType;
 
 /// What every pod worker shares.
 pub struct Context {
@@ -26,6 +27,8 @@ pub struct Context {
     pub backoff: Mutex<Backoff>,
     /// The node's /etc/resolv.conf, read once at start (for `dnsPolicy: Default`).
     pub resolv_conf: String,
+    /// API mode: informer caches (ConfigMaps, Secrets, Services) and the event recorder.
+    pub api: Option<std::sync::Arc<crate::api_mode::ApiMode>>,
 }
 
 /// Why containers are not running, by container name: (reason, message).
@@ -58,10 +61,11 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
         kill_containers_and_sandboxes(ctx, &actual).await;
     }
 
-    let volume_paths = match volumes::setup(&ctx.config.root_dir, pod) {
+    let volume_paths = match volumes::setup_with(&ctx.config.root_dir, pod, ctx.api.as_deref()) {
         Ok(paths) => paths,
         Err(e) => {
             tracing::warn!(pod = %key, "FailedMount: {e}");
+            ctx.event(pod, EventType::Warning, "FailedMount", &e.to_string());
             for c in pod.spec.all_containers() {
                 waiting.insert(c.name.clone(), ("ContainerCreating".into(), format!("FailedMount: {e}")));
             }
@@ -115,6 +119,10 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
             }
             Err((reason, message)) => {
                 tracing::warn!(pod = %key, container = %c.name, "{reason}: {message}");
+                match reason.as_str() {
+                    "ImagePullBackOff" => ctx.event(pod, EventType::Normal, recorder::BACK_OFF, &message),
+                    _ => ctx.event(pod, EventType::Warning, recorder::FAILED, &format!("Error: {reason}")),
+                }
                 waiting.insert(c.name.clone(), (reason, message));
             }
         }
@@ -145,13 +153,18 @@ async fn start_container(
     args: &StartArgs<'_>,
 ) -> Result<String, (String, String)> {
     let image_ref = ensure_image(ctx, pod, c, args.sandbox_config).await?;
-    let config = container::config(pod, c, attempt, &image_ref, args.volumes, args.pod_ip);
+    let mut config = container::config(pod, c, attempt, &image_ref, args.volumes, args.pod_ip);
+    if let Some(api) = &ctx.api {
+        crate::env_api::resolve(api, pod, c, &mut config.envs).map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
+    }
     let id = ctx
         .cri
         .create_container(args.sandbox_id, config, args.sandbox_config.clone())
         .await
         .map_err(|e| ("CreateContainerError".to_string(), e.message()))?;
+    ctx.event(pod, EventType::Normal, recorder::CREATED, &format!("Created container {}", c.name));
     ctx.cri.start_container(&id).await.map_err(|e| ("RunContainerError".to_string(), e.message()))?;
+    ctx.event(pod, EventType::Normal, recorder::STARTED, &format!("Started container {}", c.name));
     Ok(id)
 }
 
@@ -163,6 +176,8 @@ async fn ensure_image(ctx: &Context, pod: &Pod, c: &Container, sandbox_config: &
         _ => ctx.cri.image_status(&c.image).await.map_err(|e| ("ErrImageInspect".to_string(), e.message()))?,
     };
     if let Some(image) = present {
+        let message = format!("Container image {:?} already present on machine", c.image);
+        ctx.event(pod, EventType::Normal, recorder::PULLED, &message);
         return Ok(image.id);
     }
     if c.image_pull_policy == "Never" {
@@ -174,14 +189,20 @@ async fn ensure_image(ctx: &Context, pod: &Pod, c: &Container, sandbox_config: &
         return Err(("ImagePullBackOff".into(), format!("Back-off pulling image {:?}", c.image)));
     }
     tracing::info!(container = %c.name, "Pulling image {:?}", c.image);
+    ctx.event(pod, EventType::Normal, recorder::PULLING, &format!("Pulling image {:?}", c.image));
+    let started = std::time::Instant::now();
     match ctx.cri.pull_image(&c.image, Some(sandbox_config.clone())).await {
         Ok(image_ref) => {
             ctx.backoff().reset(&key);
-            tracing::info!(container = %c.name, "Successfully pulled image {:?}", c.image);
+            let message = format!("Successfully pulled image {:?} in {:.1?}", c.image, started.elapsed());
+            tracing::info!(container = %c.name, "{message}");
+            ctx.event(pod, EventType::Normal, recorder::PULLED, &message);
             Ok(image_ref)
         }
         Err(e) => {
             ctx.backoff().next(&key, SystemTime::now());
+            let message = format!("Failed to pull image {:?}: {}", c.image, e.message());
+            ctx.event(pod, EventType::Warning, recorder::FAILED, &message);
             Err(("ErrImagePull".into(), e.message()))
         }
     }
@@ -202,6 +223,7 @@ pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
 async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
     let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| async move {
         tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, c.grace_period);
+        ctx.event_about(&actual.namespace, &actual.name, &actual.uid, EventType::Normal, recorder::KILLING, &format!("Stopping container {}", c.name));
         if let Err(e) = ctx.cri.stop_container(&c.id, c.grace_period).await {
             tracing::warn!("stopping container {}: {e}", c.id);
         }

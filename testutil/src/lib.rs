@@ -29,6 +29,7 @@ use anyhow::{bail, Context};
 mod apiserver;
 pub mod containerd;
 pub mod netns;
+pub mod netns_apiserver;
 pub use apiserver::{binary, ApiServer, Kubectl};
 
 /// The etcd binary from Debian's `etcd-server` package.
