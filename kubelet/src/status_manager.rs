@@ -60,7 +60,10 @@ fn target(api: &ApiMode, pod: &Pod) -> Option<Arc<Pod>> {
 
 async fn write_statuses(api: &ApiMode, now: &Observed, written: &mut HashMap<String, PodStatus>) {
     for (uid, (pod, status)) in &now.pods {
-        let stable = without_times(status);
+        let mut stable = without_times(status);
+        if stable.qos_class.is_empty() {
+            stable.qos_class = kube_api::core::pod_qos_class(&pod.spec).to_string();
+        }
         if written.get(uid) == Some(&stable) {
             continue;
         }
@@ -70,6 +73,10 @@ async fn write_statuses(api: &ApiMode, now: &Observed, written: &mut HashMap<Str
             continue;
         }
         let mut status = status.clone();
+        if status.qos_class.is_empty() {
+            // As upstream's generateAPIPodStatus: the QoS class from the spec's resources.
+            status.qos_class = kube_api::core::pod_qos_class(&pod.spec).to_string();
+        }
         // Keep the first startTime the API recorded (a restarted kubelet computes a new one).
         if in_api.status.start_time.is_some() {
             status.start_time = in_api.status.start_time;

@@ -316,7 +316,7 @@ async fn pods_bound_to_the_node_run_report_status_and_events_and_go_away_when_de
     assert_eq!(str_at(&pod, "/status/containerStatuses/0/state/running/startedAt").is_empty(), false);
     assert!(str_at(&pod, "/status/containerStatuses/0/containerID").starts_with("containerd://"));
     assert!(!str_at(&pod, "/status/startTime").is_empty());
-    assert_eq!(str_at(&pod, "/status/qosClass"), "BestEffort", "the apiserver's qosClass is kept");
+    assert_eq!(str_at(&pod, "/status/qosClass"), "BestEffort");
 
     // The pod IP answers HTTP from the node's namespace.
     let out = c.netns.command("curl").args(["-s", "-m", "5", &format!("http://{ip}/")]).output()?;

@@ -32,8 +32,9 @@ pub async fn run(informer: Informer<Pod>, node_name: String, config: PodConfig, 
     let notify = changed.clone();
     informer.add_handler(move |_| notify.notify_one());
     let store = informer.store();
+    let synced = store.synced();
     tokio::select! {
-        _ = store.synced().wait() => {}
+        _ = synced.wait() => {}
         _ = cancel.cancelled() => return,
     }
     tracing::info!("pods bound to node {node_name} are watched in the apiserver");
