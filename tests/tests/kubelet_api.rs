@@ -104,7 +104,7 @@ impl Cluster {
                 return Ok(v);
             }
             if Instant::now() > deadline {
-                bail!("timed out waiting for {what}; kubelet log:\n{}", self.log());
+                bail!("timed out waiting for {what}; kubelet log:\n{}\napiserver log (tail):\n{}", self.log(), tail(&self.api.log(), 30));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -117,6 +117,11 @@ impl Drop for Cluster {
         let _ = self.kubelet.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -293,7 +298,7 @@ spec:
 async fn pods_bound_to_the_node_run_report_status_and_events_and_go_away_when_deleted() -> anyhow::Result<()> {
     let c = Cluster::start()?;
     // Seed 001's service, so that the pods see its link variables.
-    c.kubectl.ok(&["create", "service", "clusterip", "web", "--tcp=80:80"])?;
+    c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n")?;
     let web_ip = str_at(&c.get_json(&["service", "web"])?.context("service web")?, "/spec/clusterIP").to_string();
     let started = Instant::now();
     c.apply(HELLO)?;
