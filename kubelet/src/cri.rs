@@ -100,6 +100,13 @@ impl Cri {
         Ok(self.runtime.clone().version(req).await.map_err(call("Version"))?.into_inner())
     }
 
+    /// The runtime's conditions: `RuntimeReady` and `NetworkReady` (false until a CNI
+    /// config is in place). The node's Ready condition follows them.
+    pub async fn status(&self) -> Result<api::RuntimeStatus> {
+        let req = api::StatusRequest { verbose: false };
+        Ok(self.runtime.clone().status(req).await.map_err(call("Status"))?.into_inner().status.unwrap_or_default())
+    }
+
     // ----- pod sandboxes ---------------------------------------------------------------
 
     /// Sandboxes whose labels include all of `labels` (any state).

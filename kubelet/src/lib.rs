@@ -26,28 +26,42 @@
 //! - [`cni`]: the node's CNI conflist for its pod CIDR.
 //! - [`cri`]: the gRPC client of the runtime over its Unix socket.
 //!
-//! Not yet: API mode (node registration, Lease heartbeat, pods from the apiserver, status
-//! writes, mirror pods) — it comes on the control-loop kit's informer as another
-//! [`config::Source`]; configMap/secret volumes; exec and port-forward on the server.
+//!
+//! API mode (`--api-servers` / `--kubeconfig`), wired by [`api_mode`]:
+//! - [`config::api`]: pods bound to this node, from an informer, as another source.
+//! - [`node_status`]: registration, the Lease heartbeat, the node's status.
+//! - [`status_manager`]: pod statuses written to the apiserver on change; final deletes.
+//! - [`mirror`]: mirror pods of static pods.
+//! - [`env_api`], [`volumes_api`]: service links, configMap/secret env and volumes.
+//! - [`recorder`]: events (Pulling, Pulled, Created, Started, Killing, BackOff, Failed).
+//!
+//! Not yet: exec and port-forward on the server; downwardAPI volumes.
 
 pub mod actions;
+pub mod api_mode;
 pub mod backoff;
 pub mod cni;
 pub mod config;
 pub mod container;
 pub mod cri;
 pub mod env;
+pub mod env_api;
 pub mod labels;
 pub mod logs;
+pub mod mirror;
+pub mod node_status;
 pub mod pod_workers;
 pub mod prober;
+pub mod recorder;
 pub mod resources;
 pub mod runtime_pods;
 pub mod sandbox;
 pub mod server;
 pub mod status;
+pub mod status_manager;
 pub mod sync_pod;
 pub mod volumes;
+pub mod volumes_api;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -85,6 +99,8 @@ pub struct Config {
     pub healthz_port: u16,
     /// How long to keep trying to reach the runtime at start.
     pub runtime_connect_timeout: Duration,
+    /// API mode: the apiserver and the node's registration; `None` runs standalone.
+    pub api: Option<api_mode::ApiConfig>,
 }
 
 /// Why the kubelet could not run.
@@ -100,6 +116,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The apiserver client could not be built (API mode).
+    #[error("API client")]
+    Api(#[from] kube_client::Error),
     /// A directory or the CNI configuration could not be written.
     #[error("{what}")]
     Io {
@@ -110,7 +129,7 @@ pub enum Error {
 }
 
 /// Runs the kubelet until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let io = |what: String| move |source| Error::Io { what, source };
     for dir in [&config.root_dir, &config.pod_logs_dir] {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
@@ -133,9 +152,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         None => tracing::warn!("no --pod-cidr: pods get a network only if the runtime has a CNI config already"),
     }
 
+    if config.node_ip.is_empty() {
+        // The pods' hostIP and the node's InternalIP (upstream detects it the same way).
+        config.node_ip = node_status::detect_node_ip().unwrap_or_default();
+    }
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let pod_config = config::PodConfig::default();
     let mut tasks = tokio::task::JoinSet::new();
+    let api = match &config.api {
+        Some(api_config) => {
+            tracing::info!("API mode: apiserver {}", api_config.client.server);
+            let api = api_mode::start(api_config, &config, cri.clone(), pod_config.clone(), &mut tasks, stop_rx.clone())?;
+            Some(api)
+        }
+        None => None,
+    };
     if let Some(dir) = config.pod_manifest_path.clone() {
         tracing::info!("watching static pod manifests in {}", dir.display());
         tasks.spawn(config::file::run(dir, config.node_name.clone(), pod_config.clone(), stop_rx.clone()));
@@ -147,6 +179,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         prober: prober::Prober::new(cri.clone()),
         pods: Mutex::default(),
         config,
+        api,
     });
     let mut listeners = vec![];
     if ctx.config.port != 0 {

@@ -2,8 +2,10 @@
 //!
 //! Standalone, as in seed 000: `kubelet --pod-manifest-path DIR --container-runtime-endpoint
 //! unix:///run/containerd/containerd.sock` runs the pods described by the files in DIR.
+//! With `--api-servers=127.0.0.1:8080` (seed 000) or `--kubeconfig` (seed 003) it also
+//! registers its Node and runs the pods the apiserver binds to it (API mode).
 //! Flags keep upstream's names and defaults; those marked "accepted" are parsed and
-//! documented but not used yet (API mode).
+//! documented but not used yet.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,13 +22,13 @@ struct Args {
     /// The CRI endpoint: unix:///path/to/socket or /path/to/socket.
     #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
     container_runtime_endpoint: String,
-    /// Path to a kubeconfig for the apiserver (accepted; API mode comes later).
+    /// Path to a kubeconfig for the apiserver: with it (or --api-servers) the kubelet runs in API mode.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// The apiserver URL, seed 000's old flag (accepted; API mode comes later).
+    /// The apiserver address, seed 000's old flag (`127.0.0.1:8080` means plain HTTP); overrides the kubeconfig's server.
     #[arg(long)]
     api_servers: Option<String>,
-    /// Register the node with the apiserver (accepted; API mode comes later).
+    /// Register the node with the apiserver.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     register_node: bool,
     /// The node's name instead of the machine's hostname.
@@ -35,16 +37,16 @@ struct Args {
     /// The node's IP address (reported as the pods' hostIP).
     #[arg(long, default_value = "")]
     node_ip: String,
-    /// Labels to add when registering the node, key=value,... (accepted).
+    /// Labels to add when registering the node, key=value,...
     #[arg(long, default_value = "")]
     node_labels: String,
-    /// Taints to register the node with, key=value:Effect,... (accepted).
+    /// Taints to register the node with, key=value:Effect,...
     #[arg(long, default_value = "")]
     register_with_taints: String,
     /// The CIDR pods of this node get their IPs from; the kubelet writes the CNI config for it.
     #[arg(long)]
     pod_cidr: Option<String>,
-    /// Maximum number of pods on this node (accepted).
+    /// Maximum number of pods on this node (the node's `pods` capacity).
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
     /// Directory for the kubelet's files (pods, volumes).
@@ -56,7 +58,8 @@ struct Args {
     /// The IP address the kubelet server listens on.
     #[arg(long, default_value = "0.0.0.0")]
     address: String,
-    /// Port of the kubelet server (/healthz, /pods, /containerLogs, /metrics); 0 disables it.
+    /// Port of the kubelet server (/healthz, /pods, /containerLogs, /metrics), published in the
+    /// Node's daemonEndpoints; 0 disables it.
     #[arg(long, default_value_t = 10250)]
     port: u16,
     /// Port of the healthz endpoint on 127.0.0.1; 0 disables it.
@@ -74,7 +77,7 @@ struct Args {
     /// The cluster's DNS domain.
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
-    /// How often node status is posted (accepted).
+    /// How often node status is computed; it is posted when it changed, or every minute.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     node_status_update_frequency: Duration,
     /// Maximum time between full syncs (accepted: this kubelet compares every pod every second).
@@ -113,6 +116,26 @@ fn node_name(args: &Args) -> String {
     name.to_lowercase()
 }
 
+/// API mode's settings, when `--api-servers` or `--kubeconfig` is given.
+fn api_config(args: &Args) -> anyhow::Result<Option<kubelet::api_mode::ApiConfig>> {
+    if args.kubeconfig.is_none() && args.api_servers.is_none() {
+        return Ok(None);
+    }
+    let client = kube_client::Config::load_from(
+        &kube_client::LoadOptions { master: args.api_servers.clone(), kubeconfig: args.kubeconfig.clone(), context: None },
+        args.kubeconfig.as_deref(),
+    )?;
+    Ok(Some(kubelet::api_mode::ApiConfig {
+        client,
+        register_node: args.register_node,
+        node_labels: kubelet::node_status::parse_labels(&args.node_labels).map_err(anyhow::Error::msg)?,
+        register_with_taints: kubelet::node_status::parse_taints(&args.register_with_taints).map_err(anyhow::Error::msg)?,
+        max_pods: args.max_pods,
+        port: args.port,
+        node_status_update_frequency: args.node_status_update_frequency,
+    }))
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -131,9 +154,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
-    if args.kubeconfig.is_some() || args.api_servers.is_some() {
-        tracing::warn!("API mode is not implemented yet: running static pods only");
-    }
+    let api = api_config(&args)?;
     let config = kubelet::Config {
         node_name: node_name(&args),
         node_ip: args.node_ip.clone(),
@@ -149,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         port: args.port,
         healthz_port: args.healthz_port,
         runtime_connect_timeout: Duration::from_secs(30),
+        api,
     };
     tracing::info!("kubelet starting on node {:?}", config.node_name);
     kubelet::run(config, shutdown_signal()).await?;

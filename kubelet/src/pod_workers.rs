@@ -13,8 +13,9 @@
 //!   StopPodSandbox, RemovePodSandbox, then the pod's volumes).
 //! - **Status**: computes each pod's [`PodStatus`](kube_api::core::PodStatus)
 //!   ([`status::compute`], with the probes' results from [`crate::prober`]), logs it when it
-//!   changes and publishes the pods with their status in `Context::pods` (served on `/pods`;
-//!   API mode will write it).
+//!   changes and publishes the pods with their status in `Context::pods` (served on `/pods`);
+//!   in API mode hands every status to the [status manager](crate::status_manager), which
+//!   writes it to the apiserver.
 //! - **Requeues**: never explicitly. It is level-triggered: every relist (1 s) or change
 //!   of the desired set compares everything again, so a failed step is retried on the next
 //!   pass and back-offs are waited out by comparing times, not by sleeping.
@@ -81,7 +82,14 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
                     actions::compute(pod, actual.get(uid), &backoff, &probes, SystemTime::now())
                 };
                 for (name, message) in &actions.back_off {
-                    waiting.insert(name.clone(), ("CrashLoopBackOff".into(), message.clone()));
+                    let entry = ("CrashLoopBackOff".to_string(), message.clone());
+                    // One event per back-off (the message names its delay), not one per pass.
+                    let shown = state.statuses.get(uid).and_then(|s| s.container_statuses.iter().find(|c| &c.name == name));
+                    if shown.and_then(|c| c.state.waiting.as_ref()).map(|w| &w.message) != Some(message) {
+                        let what = format!("Back-off restarting failed container {name} in pod {}", key.replace('/', "_"));
+                        ctx.event(pod, kube_client::EventType::Warning, crate::recorder::BACK_OFF, &what);
+                    }
+                    waiting.insert(name.clone(), entry);
                 }
                 if !actions.is_empty() {
                     tracing::info!(pod = %key, "syncing pod: {}", describe(&actions));
@@ -119,6 +127,10 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
             })
             .collect();
         *ctx.pods.lock().unwrap_or_else(|e| e.into_inner()) = published;
+        // API mode: the status manager writes what changed and deletes finished pods.
+        if let Some(api) = &ctx.api {
+            api.observe(&desired, &state.statuses, actual.keys().chain(state.workers.keys()).cloned().collect());
+        }
         state.waiting.retain(|uid, _| desired.contains_key(uid) || state.workers.contains_key(uid));
     }
     tracing::info!("sync loop stopped; waiting for {} pod worker(s)", state.workers.len());

@@ -16,7 +16,8 @@ use crate::backoff::Backoff;
 use crate::cri::{api, Cri};
 use crate::runtime_pods::{RuntimePod, State};
 use crate::sandbox::SandboxContext;
-use crate::{container, sandbox, volumes, Config};
+use crate::{container, recorder, sandbox, volumes, Config};
+use kube_client::EventType;
 
 /// What every pod worker shares.
 pub struct Context {
@@ -31,6 +32,8 @@ pub struct Context {
     /// The desired pods with their latest status, by UID, as the loop last computed them
     /// (what `/pods` serves). A std Mutex, never held across an `.await`.
     pub pods: Mutex<BTreeMap<String, Pod>>,
+    /// API mode: informer caches (ConfigMaps, Secrets, Services) and the event recorder.
+    pub api: Option<std::sync::Arc<crate::api_mode::ApiMode>>,
 }
 
 /// Why containers are not running, by container name: (reason, message).
@@ -63,10 +66,11 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
         kill_containers_and_sandboxes(ctx, &actual).await;
     }
 
-    let volume_paths = match volumes::setup(&ctx.config.root_dir, pod) {
+    let volume_paths = match volumes::setup_with(&ctx.config.root_dir, pod, ctx.api.as_deref()) {
         Ok(paths) => paths,
         Err(e) => {
             tracing::warn!(pod = %key, "FailedMount: {e}");
+            ctx.event(pod, EventType::Warning, "FailedMount", &e.to_string());
             for c in pod.spec.all_containers() {
                 waiting.insert(c.name.clone(), ("ContainerCreating".into(), format!("FailedMount: {e}")));
             }
@@ -127,6 +131,10 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
             }
             Err((reason, message)) => {
                 tracing::warn!(pod = %key, container = %c.name, "{reason}: {message}");
+                match reason.as_str() {
+                    "ImagePullBackOff" => ctx.event(pod, EventType::Normal, recorder::BACK_OFF, &message),
+                    _ => ctx.event(pod, EventType::Warning, recorder::FAILED, &format!("Error: {reason}")),
+                }
                 waiting.insert(c.name.clone(), (reason, message));
             }
         }
@@ -177,13 +185,18 @@ async fn start_container(
         etc_hosts: (!host_network).then_some(etc_hosts),
         termination_log: Some(termination_log),
     };
-    let config = container::config(pod, c, attempt, &image_ref, &extras);
+    let mut config = container::config(pod, c, attempt, &image_ref, &extras);
+    if let Some(api) = &ctx.api {
+        crate::env_api::resolve(api, pod, c, &mut config.envs).map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
+    }
     let id = ctx
         .cri
         .create_container(args.sandbox_id, config, args.sandbox_config.clone())
         .await
         .map_err(|e| ("CreateContainerError".to_string(), e.message()))?;
+    ctx.event(pod, EventType::Normal, recorder::CREATED, &format!("Created container {}", c.name));
     ctx.cri.start_container(&id).await.map_err(|e| ("RunContainerError".to_string(), e.message()))?;
+    ctx.event(pod, EventType::Normal, recorder::STARTED, &format!("Started container {}", c.name));
     Ok(id)
 }
 
@@ -195,6 +208,8 @@ async fn ensure_image(ctx: &Context, pod: &Pod, c: &Container, sandbox_config: &
         _ => ctx.cri.image_status(&c.image).await.map_err(|e| ("ErrImageInspect".to_string(), e.message()))?,
     };
     if let Some(image) = present {
+        let message = format!("Container image {:?} already present on machine", c.image);
+        ctx.event(pod, EventType::Normal, recorder::PULLED, &message);
         return Ok(image.id);
     }
     if c.image_pull_policy == "Never" {
@@ -206,14 +221,20 @@ async fn ensure_image(ctx: &Context, pod: &Pod, c: &Container, sandbox_config: &
         return Err(("ImagePullBackOff".into(), format!("Back-off pulling image {:?}", c.image)));
     }
     tracing::info!(container = %c.name, "Pulling image {:?}", c.image);
+    ctx.event(pod, EventType::Normal, recorder::PULLING, &format!("Pulling image {:?}", c.image));
+    let started = std::time::Instant::now();
     match ctx.cri.pull_image(&c.image, Some(sandbox_config.clone())).await {
         Ok(image_ref) => {
             ctx.backoff().reset(&key);
-            tracing::info!(container = %c.name, "Successfully pulled image {:?}", c.image);
+            let message = format!("Successfully pulled image {:?} in {:.1?}", c.image, started.elapsed());
+            tracing::info!(container = %c.name, "{message}");
+            ctx.event(pod, EventType::Normal, recorder::PULLED, &message);
             Ok(image_ref)
         }
         Err(e) => {
             ctx.backoff().next(&key, SystemTime::now());
+            let message = format!("Failed to pull image {:?}: {}", c.image, e.message());
+            ctx.event(pod, EventType::Warning, recorder::FAILED, &message);
             Err(("ErrImagePull".into(), e.message()))
         }
     }
@@ -255,7 +276,10 @@ async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container) {
 /// Stops all running containers at once (each with its pod's grace period: SIGTERM, then
 /// SIGKILL when it runs out), removes them, then stops and removes the sandboxes.
 async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
-    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| stop_container(ctx, c));
+    let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| async move {
+        ctx.event_about(&actual.namespace, &actual.name, &actual.uid, EventType::Normal, recorder::KILLING, &format!("Stopping container {}", c.name));
+        stop_container(ctx, c).await
+    });
     futures::future::join_all(stops).await;
     for c in &actual.containers {
         if let Err(e) = ctx.cri.remove_container(&c.id).await {

@@ -8,7 +8,8 @@
 //!   unmounted when the pod goes.
 //! - `hostPath` is the node's own path, created first when its `type` asks for it.
 //!
-//! Other sources (configMap, secret, downwardAPI, ...) come with API mode.
+//! configMap and secret volumes are in [`crate::volumes_api`] (API mode); downwardAPI and
+//! others are not handled yet.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ pub enum VolumeError {
     /// A `hostPath` of type `Directory`/`File`/... does not exist on the node.
     #[error("hostPath type check failed: {path} is not a {type_}")]
     HostPathType { path: String, type_: String },
+    /// A configMap or secret (or one of its keys) that does not exist, and is not optional.
+    #[error("{0}")]
+    Missing(String),
     /// A source this kubelet does not handle yet.
     #[error("volume {0:?}: unsupported volume source (only emptyDir and hostPath for now)")]
     Unsupported(String),
@@ -44,9 +48,20 @@ pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
 
 /// Prepares every volume of `pod` and returns the host path of each, by volume name.
 pub fn setup(root_dir: &Path, pod: &Pod) -> Result<HashMap<String, PathBuf>, VolumeError> {
+    setup_with(root_dir, pod, None)
+}
+
+/// The same, with configMap and secret volumes from the apiserver in API mode
+/// ([`crate::volumes_api`]).
+pub fn setup_with(root_dir: &Path, pod: &Pod, api: Option<&crate::api_mode::ApiMode>) -> Result<HashMap<String, PathBuf>, VolumeError> {
     let mut paths = HashMap::new();
     for volume in &pod.spec.volumes {
-        paths.insert(volume.name.clone(), setup_one(root_dir, &pod.metadata.uid, volume)?);
+        let from_api = api.and_then(|api| crate::volumes_api::setup(api, root_dir, pod, volume));
+        let path = match from_api {
+            Some(result) => result?,
+            None => setup_one(root_dir, &pod.metadata.uid, volume)?,
+        };
+        paths.insert(volume.name.clone(), path);
     }
     Ok(paths)
 }

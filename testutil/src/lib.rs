@@ -30,6 +30,7 @@ mod apiserver;
 pub mod containerd;
 pub mod netns;
 pub mod registry;
+pub mod netns_apiserver;
 pub use apiserver::{binary, ApiServer, Kubectl};
 
 /// The etcd binary from Debian's `etcd-server` package.

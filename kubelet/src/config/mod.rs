@@ -8,8 +8,9 @@
 //! loop level-triggered.
 //!
 //! - [`file`]: the static pod source (standalone mode, seed 000).
-//! - the API source comes with API mode, on the control-loop kit's informer.
+//! - [`api`]: the pods the apiserver binds to this node (API mode), from an informer.
 
+pub mod api;
 pub mod file;
 
 use std::collections::{BTreeMap, HashMap};
