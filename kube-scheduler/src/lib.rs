@@ -142,8 +142,9 @@ async fn lead(client: Client, profile: Profile, health: Health, leading: Cancell
         move |change| s.on_pod(change)
     });
     info!("Waiting for caches to sync");
+    let (pods_synced, nodes_synced) = (pods.synced(), nodes.synced());
     tokio::select! {
-        _ = futures::future::join(pods.synced().wait(), nodes.synced().wait()) => {}
+        _ = futures::future::join(pods_synced.wait(), nodes_synced.wait()) => {}
         _ = leading.cancelled() => return,
     }
     info!("Caches are synced: {} nodes, {} pods", scheduler.cache.node_count(), pods.store().len());
