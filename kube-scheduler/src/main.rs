@@ -4,6 +4,8 @@
 //! Run with: `kube-scheduler --master=http://127.0.0.1:8080` (seed 000) or
 //! `kube-scheduler --kubeconfig admin.conf` (seed 003).
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use kube_scheduler::Config;
 
@@ -11,7 +13,8 @@ use kube_scheduler::Config;
 async fn main() {
     let config = Config::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| config.log_filter().into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // Colours only on a terminal: log files and `grep` read plain `pod=default/web-x`.
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(std::io::stdout().is_terminal()).init();
     if let Err(e) = kube_scheduler::run(config, kube_scheduler::shutdown_signal()).await {
         eprintln!("kube-scheduler: {e}");
         std::process::exit(1);

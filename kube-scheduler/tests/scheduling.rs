@@ -162,7 +162,12 @@ async fn node_selectors_and_taints_decide_where_a_pod_may_go() -> anyhow::Result
     p.spec.node_selector.insert("disk".into(), "nvme".into());
     pods.create(&p).await?;
     let msg = event(&client, "wants-nvme", "FailedScheduling", &sched).await?;
-    assert!(msg.starts_with("0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector."), "{msg}");
+    // Filters run in upstream's order: the tainted node reports its taint first.
+    assert_eq!(
+        msg,
+        "0/4 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 3 node(s) didn't match Pod's node affinity/selector. \
+         preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling."
+    );
 
     // Ten pods without a toleration: never on the tainted node.
     for i in 0..10 {
