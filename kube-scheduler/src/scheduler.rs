@@ -352,6 +352,32 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    #[tokio::test]
+    async fn a_burst_of_pods_is_spread_because_each_is_assumed_on_its_node_at_once() {
+        use crate::plugins::testing::{node, pod};
+        let client = Client::new(kube_client::Config::from_server("http://127.0.0.1:9").unwrap()).unwrap();
+        let pods = kube_client::Writer::<Pod>::new().reader();
+        let s = Scheduler::new(Profile::default_profile("default-scheduler"), pods, client, Arc::default());
+        for i in 0..3 {
+            s.cache.add_or_update_node(Arc::new(node(&format!("n{i}")))); // 4 CPUs each
+        }
+        let mut per_node: HashMap<String, usize> = HashMap::new();
+        for i in 0..12 {
+            let p = Arc::new(pod(&format!("p{i}"), "1", ""));
+            let d = s.schedule_pod(&PodInfo::new(p.clone()), &s.cache.snapshot()).expect("fits");
+            // What the loop does before the binding is even sent:
+            let mut assumed = (*p).clone();
+            assumed.spec.node_name = d.node.clone();
+            s.cache.assume(Arc::new(assumed), &d.node);
+            *per_node.entry(d.node).or_default() += 1;
+        }
+        assert_eq!(per_node.values().collect::<Vec<_>>(), [&4, &4, &4], "{per_node:?}");
+        let full = s.schedule_pod(&PodInfo::new(Arc::new(pod("one-more", "1", ""))), &s.cache.snapshot()).unwrap_err();
+        assert!(full.message(&Pod::default()).starts_with("0/3 nodes are available: 3 Insufficient cpu."));
+        s.cache.forget("default/p0"); // its binding failed
+        assert!(s.schedule_pod(&PodInfo::new(Arc::new(pod("one-more", "1", ""))), &s.cache.snapshot()).is_ok());
+    }
+
     #[test]
     fn the_number_of_nodes_to_find_is_all_in_small_clusters_and_a_share_in_big_ones() {
         let cases = [(3, 3), (99, 99), (100, 100), (1000, 420), (5000, 500), (10000, 500)];

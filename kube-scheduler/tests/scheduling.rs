@@ -93,17 +93,22 @@ async fn event(client: &Client, name: &str, reason: &str, sched: &Process) -> an
 async fn a_pod_without_a_node_name_gets_the_only_node_as_in_seed_000() -> anyhow::Result<()> {
     let api = ApiServer::start()?;
     let client = client(&api)?;
-    let _nodes = SimNodes::start(client.clone(), nodes(1)).await?;
+    // The simulated node plays the kubelet's part too: bound pods become Running.
+    let _nodes = SimNodes::start(client.clone(), SimOptions { run_pods: true, ..nodes(1) }).await?;
     let sched = scheduler(&api, &[])?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     pods.create(&pod("nginx", "")).await?;
     assert_eq!(bound(&pods, "nginx", &sched).await?, "node-0");
+    eventually("nginx to be Running", &sched, || async { Ok((pods.get("nginx").await?.status.phase == "Running").then_some(())) }).await?;
     let msg = event(&client, "nginx", "Scheduled", &sched).await?;
     assert_eq!(msg, "Successfully assigned default/nginx to node-0");
     let wide = api.kubectl().ok(&["get", "pods", "-o", "wide"])?;
     let row = wide.lines().find(|l| l.starts_with("nginx")).context("nginx row")?;
     assert!(row.contains("node-0"), "kubectl get pods -o wide shows the node:\n{wide}");
-    assert!(sched.log().contains("Successfully bound pod to node"), "the log narrates the decision");
+    assert!(sched.log().contains("Successfully bound pod to node pod=default/nginx node=node-0"), "the log narrates the decision");
+    // Deleting it: the simulated kubelet finishes the graceful deletion.
+    api.kubectl().ok(&["delete", "pod", "nginx", "--wait=false"])?;
+    eventually("nginx to be gone", &sched, || async { Ok(pods.get_opt("nginx").await?.is_none().then_some(())) }).await?;
     Ok(())
 }
 
