@@ -1,5 +1,7 @@
 //! Test support: a private, real etcd for each test, the real kube-apiserver binary on top
-//! of it ([`ApiServer`]), and the real kubectl pointed at it ([`Kubectl`]).
+//! of it ([`ApiServer`]), the real kubectl pointed at it ([`Kubectl`]), any other workspace
+//! binary as a child process ([`Process`]), and — with the `sim` feature — simulated nodes
+//! that keep their heartbeats fresh ([`sim::SimNodes`]).
 //!
 //! [`Etcd::start`] picks two free loopback ports (client and peer), makes a fresh data
 //! directory under the system's temp dir, runs `/usr/bin/etcd` as a child process with its
@@ -31,7 +33,11 @@ pub mod containerd;
 pub mod netns;
 pub mod registry;
 pub mod netns_apiserver;
+mod process;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub use apiserver::{binary, ApiServer, Kubectl};
+pub use process::Process;
 
 /// The etcd binary from Debian's `etcd-server` package.
 pub const ETCD_BIN: &str = "/usr/bin/etcd";
