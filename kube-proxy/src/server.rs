@@ -28,6 +28,18 @@ pub struct Metrics {
     pub sync_period: Duration,
 }
 
+/// A copy of the counters (see [`Metrics::snapshot`]).
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub syncs: u64,
+    pub restores: u64,
+    pub last_duration: Duration,
+    pub last_restore_bytes: usize,
+    pub service_ports: usize,
+    pub endpoints: usize,
+    pub nat_rules: usize,
+}
+
 #[derive(Default)]
 struct State {
     syncs: u64,
@@ -66,6 +78,20 @@ impl Metrics {
         if let Some(bytes) = restored {
             s.restores += 1;
             s.last_restore_bytes = bytes;
+        }
+    }
+
+    /// The figures of the last sync, for benchmarks and tests.
+    pub fn snapshot(&self) -> Snapshot {
+        let s = self.state();
+        Snapshot {
+            syncs: s.syncs,
+            restores: s.restores,
+            last_duration: Duration::from_secs_f64(s.last_duration),
+            last_restore_bytes: s.last_restore_bytes,
+            service_ports: s.service_ports,
+            endpoints: s.endpoints,
+            nat_rules: s.nat_rules,
         }
     }
 
