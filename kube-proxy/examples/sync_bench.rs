@@ -18,7 +18,7 @@
 //!   empty namespace and again into the proxier's (replacing identical rules).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,12 +81,18 @@ fn bench(n: usize) -> anyhow::Result<()> {
             .map(|i| {
                 let (services, endpoints) = (services.clone(), endpoints.clone());
                 async move {
-                    services.create(&service(i)).await?;
+                    // The apiserver's ClusterIP allocator is one etcd key: concurrent
+                    // creates may fail with "too much contention"; try again.
+                    let mut tries = 0;
+                    while let Err(e) = services.create(&service(i)).await {
+                        tries += 1;
+                        anyhow::ensure!(tries < 20, "create svc-{i}: {e}");
+                    }
                     endpoints.create(&endpoints_of(i, 0)).await?;
                     anyhow::Ok(())
                 }
             })
-            .buffer_unordered(32)
+            .buffer_unordered(8)
             .try_collect::<Vec<()>>()
             .await?;
         let last_create = Instant::now();

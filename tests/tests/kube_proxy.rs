@@ -32,9 +32,18 @@ struct Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in self.proxy.iter_mut().chain(self.children.iter_mut()) {
+        // Newest first: the echo client before the echo server, so that the server's
+        // per-connection `cat` sees end-of-file and exits instead of outliving the test.
+        for c in self.proxy.iter_mut().chain(self.children.iter_mut().rev()) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // Whatever still runs in the pods' namespace was started by this test (the echo
+        // server forks a `cat` per connection): kill those by PID too.
+        if let Ok(pids) = run(Command::new("ip").args(["netns", "pids", &self.pods.name])) {
+            for pid in pids.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         // The namespaces (and every rule in them) go when `node` and `pods` drop.
@@ -65,11 +74,11 @@ impl Lab {
             let www = lab.dir.join(format!("www{last}"));
             std::fs::create_dir_all(&www)?;
             std::fs::write(www.join("index.html"), format!("backend 10.244.0.{last}\n"))?;
-            let httpd = lab.pods.command("busybox").args(["httpd", "-f", "-p", &format!("10.244.0.{last}:80"), "-h"]).arg(&www).spawn()?;
+            let httpd = lab.pods.command("busybox").args(["httpd", "-f", "-p", &format!("10.244.0.{last}:80"), "-h"]).arg(&www).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
             lab.children.push(httpd);
         }
         // A persistent echo service for the "established connection" check.
-        let echo = lab.pods.command("busybox").args(["nc", "-ll", "-p", "9000", "-e", "/bin/cat"]).spawn()?;
+        let echo = lab.pods.command("busybox").args(["nc", "-ll", "-p", "9000", "-e", "/bin/cat"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
         lab.children.push(echo);
         Ok(lab)
     }
