@@ -1,5 +1,6 @@
 //! Test support: a private, real etcd for each test, the real kube-apiserver binary on top
-//! of it ([`ApiServer`]), and the real kubectl pointed at it ([`Kubectl`]).
+//! of it ([`ApiServer`]), the real kubectl pointed at it ([`Kubectl`]), and any other
+//! workspace binary ([`Process`]).
 //!
 //! [`Etcd::start`] picks two free loopback ports (client and peer), makes a fresh data
 //! directory under the system's temp dir, runs `/usr/bin/etcd` as a child process with its
@@ -29,7 +30,9 @@ use anyhow::{bail, Context};
 mod apiserver;
 pub mod containerd;
 pub mod netns;
+mod process;
 pub use apiserver::{binary, ApiServer, Kubectl};
+pub use process::Process;
 
 /// The etcd binary from Debian's `etcd-server` package.
 pub const ETCD_BIN: &str = "/usr/bin/etcd";
