@@ -124,6 +124,8 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
     ControllerDescriptor { name: "endpoint", on_by_default: true, start: controllers::endpoints::start },
     ControllerDescriptor { name: "nodelifecycle", on_by_default: true, start: controllers::node_lifecycle::start },
     ControllerDescriptor { name: "nodeipam", on_by_default: true, start: controllers::node_ipam::start },
+    ControllerDescriptor { name: "job", on_by_default: true, start: controllers::job::start },
+    ControllerDescriptor { name: "daemonset", on_by_default: true, start: controllers::daemonset::start },
 ];
 
 /// The names `--controllers` enables.

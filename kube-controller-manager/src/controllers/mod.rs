@@ -9,12 +9,16 @@
 //! | `endpoint` | [`endpoints`] | Services, Pods | Endpoints |
 //! | `nodelifecycle` | [`node_lifecycle`] | Nodes, Leases, Pods | Node conditions and taints, pod evictions |
 //! | `nodeipam` | [`node_ipam`] | Nodes | `spec.podCIDR` |
+//! | `job` | [`job`] | Jobs, Pods | Pods, Job status |
+//! | `daemonset` | [`daemonset`] | DaemonSets, Nodes, Pods | Pods (one per node), DaemonSet status |
 //!
 //! Shared by the workload controllers: [`pod_control`].
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;

@@ -185,10 +185,17 @@ async fn run(client: Client, nodes: Vec<String>, dead: Arc<Mutex<HashSet<String>
                 }
             } else if node.is_empty() {
                 let live: Vec<_> = nodes.iter().filter(|n| !dead_now.contains(*n)).collect();
-                if !live.is_empty() {
+                if let Some(wanted) = affinity_node(&p) {
+                    // A daemon pod names its node: bind it there (if that node is ours).
+                    if nodes.contains(&wanted) && !dead_now.contains(&wanted) {
+                        work.push(Work::Bind(p, wanted));
+                    }
+                } else if !live.is_empty() {
                     next += 1;
                     work.push(Work::Bind(p, live[next % live.len()].clone()));
                 }
+            } else if p.status.phase == "Succeeded" || p.status.phase == "Failed" {
+                // finished: a real kubelet leaves it so too
             } else if p.status.phase != "Running" || !is_ready(&p) {
                 work.push(Work::Run(p));
             }
@@ -203,6 +210,12 @@ async fn run(client: Client, nodes: Vec<String>, dead: Arc<Mutex<HashSet<String>
             .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The node a pod's required affinity names by `metadata.name` (daemon pods).
+fn affinity_node(pod: &Pod) -> Option<String> {
+    let terms = &pod.spec.affinity.as_ref()?.node_affinity.as_ref()?.required.as_ref()?.node_selector_terms;
+    terms.iter().flat_map(|t| t.match_fields.iter()).find(|r| r.key == "metadata.name").and_then(|r| r.values.first().cloned())
 }
 
 enum Work {
