@@ -126,6 +126,7 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
     ControllerDescriptor { name: "nodeipam", on_by_default: true, start: controllers::node_ipam::start },
     ControllerDescriptor { name: "job", on_by_default: true, start: controllers::job::start },
     ControllerDescriptor { name: "daemonset", on_by_default: true, start: controllers::daemonset::start },
+    ControllerDescriptor { name: "statefulset", on_by_default: true, start: controllers::statefulset::start },
 ];
 
 /// The names `--controllers` enables.

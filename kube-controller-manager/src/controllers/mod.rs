@@ -10,6 +10,7 @@
 //! | `nodelifecycle` | [`node_lifecycle`] | Nodes, Leases, Pods | Node conditions and taints, pod evictions |
 //! | `nodeipam` | [`node_ipam`] | Nodes | `spec.podCIDR` |
 //! | `job` | [`job`] | Jobs, Pods | Pods, Job status |
+//! | `statefulset` | [`statefulset`] | StatefulSets, Pods | Pods `<name>-<ordinal>`, StatefulSet status |
 //! | `daemonset` | [`daemonset`] | DaemonSets, Nodes, Pods | Pods (one per node), DaemonSet status |
 //!
 //! Shared by the workload controllers: [`pod_control`].
@@ -24,3 +25,4 @@ pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod pod_control;
 pub mod replicaset;
+pub mod statefulset;

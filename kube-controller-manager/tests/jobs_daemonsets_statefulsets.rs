@@ -1,6 +1,6 @@
-//! Jobs (completion, retries up to the backoff limit) and DaemonSets end to end.
+//! Jobs (completion, retries up to the backoff limit), DaemonSets and StatefulSets end to end.
 //!
-//! Run with: `cargo build --bins && cargo test -p kube-controller-manager --test jobs`
+//! Run with: `cargo build --bins && cargo test -p kube-controller-manager --test jobs_daemonsets_statefulsets`
 
 mod support;
 
@@ -107,6 +107,72 @@ async fn a_daemon_set_runs_one_pod_on_every_eligible_node_and_follows_nodes() ->
         let mut on: Vec<_> = p.iter().map(|p| p.spec.node_name.clone()).collect();
         on.sort();
         Ok((on == ["node-2", "node-3"]).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_set_starts_its_pods_in_order_scales_down_in_reverse_and_updates_from_the_top() -> anyhow::Result<()> {
+    use kube_api::apps::StatefulSet;
+    let c = Cluster::start(&[])?;
+    let _kubelet = FakeKubelet::start(&c.client, &["node-1".into()]).await?;
+    let yaml = |replicas: i32, image: &str| format!("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n      - name: c\n        image: {image}\n");
+    // Watch the order: pod N may exist only once pods 0..N-1 are Running and Ready.
+    let order_kept = {
+        let client = c.client.clone();
+        tokio::spawn(async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let mut max_seen = 0;
+            while std::time::Instant::now() < deadline && max_seen < 3 {
+                let p = live_pods(&client, "default", "app=db").await.unwrap_or_default();
+                for pod in &p {
+                    let ord: usize = pod.metadata.name.trim_start_matches("db-").parse().unwrap_or(0);
+                    for before in 0..ord {
+                        let ok = p.iter().any(|x| x.metadata.name == format!("db-{before}") && support::is_ready(x));
+                        if !ok {
+                            return Err(format!("db-{ord} exists while db-{before} is not ready"));
+                        }
+                    }
+                }
+                max_seen = p.len();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(())
+        })
+    };
+    c.apply(&yaml(3, "postgres:1"))?;
+    let sets: Api<StatefulSet> = Api::namespaced(c.client.clone(), "default");
+    let pods = wait_for("db-0..2 ready", WAIT, || async {
+        let p = live_pods(&c.client, "default", "app=db").await?;
+        let s = sets.get("db").await?;
+        Ok((p.len() == 3 && p.iter().all(support::is_ready) && s.status.ready_replicas == Some(3)).then_some(p))
+    })
+    .await?;
+    order_kept.await?.map_err(anyhow::Error::msg)?;
+    let mut names: Vec<_> = pods.iter().map(|p| (p.metadata.name.clone(), p.spec.hostname.clone(), p.spec.subdomain.clone())).collect();
+    names.sort();
+    assert_eq!(names[0], ("db-0".to_string(), "db-0".to_string(), "db".to_string()));
+    assert_eq!(names[2].0, "db-2");
+
+    // Rolling update from the top: db-2 is replaced first.
+    c.apply(&yaml(3, "postgres:2"))?;
+    let first = wait_for("the first pod replaced", WAIT, || async {
+        let p = live_pods(&c.client, "default", "app=db").await?;
+        Ok(p.into_iter().find(|p| p.spec.containers[0].image == "postgres:2").map(|p| p.metadata.name))
+    })
+    .await?;
+    assert_eq!(first, "db-2");
+    wait_for("all updated", WAIT, || async {
+        let s = sets.get("db").await?;
+        Ok((s.status.updated_replicas == Some(3) && s.status.ready_replicas == Some(3) && s.status.current_revision == s.status.update_revision).then_some(()))
+    })
+    .await?;
+
+    c.kubectl().ok(&["scale", "statefulset", "db", "--replicas=1"])?;
+    wait_for("only db-0 left", WAIT, || async {
+        let p = live_pods(&c.client, "default", "app=db").await?;
+        Ok((p.len() == 1 && p[0].metadata.name == "db-0").then_some(()))
     })
     .await?;
     Ok(())
