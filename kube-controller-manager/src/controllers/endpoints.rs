@@ -95,11 +95,14 @@ pub fn resolve_port(pod: &Pod, target: Option<&IntOrString>, port: i32, protocol
     }
 }
 
+/// (name, port, protocol) of one service port on one pod.
+type ResolvedPort = (String, i32, String);
+
 /// The subsets a Service's selected pods make (the decision, without I/O).
 pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
     let publish_not_ready = svc.spec.publish_not_ready_addresses.unwrap_or(false);
     // Resolved ports (as a sorted key) → (ready, not ready) addresses.
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<ResolvedPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
     for pod in pods {
         if pod.status.pod_ip.is_empty() || pod.metadata.deletion_timestamp.is_some() {
             continue;

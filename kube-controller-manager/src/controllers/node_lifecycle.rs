@@ -205,7 +205,7 @@ async fn reconcile(ctx: Arc<Ctx>, name: String) -> Result<Action, kube_client::E
     let heartbeat = format!(
         "{:?}|{:?}",
         ready_condition(&node).and_then(|c| c.last_heartbeat_time.map(|t| t.0)),
-        ctx.leases.get(&format!("{LEASE_NAMESPACE}/{name}")).and_then(|l| l.spec.renew_time.clone().map(|t| t.0))
+        ctx.leases.get(&format!("{LEASE_NAMESPACE}/{name}")).and_then(|l| l.spec.renew_time.map(|t| t.0))
     );
     let silent_for = {
         let mut heard = ctx.heard.lock().unwrap_or_else(|e| e.into_inner());

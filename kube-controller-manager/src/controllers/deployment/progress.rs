@@ -129,7 +129,7 @@ pub fn sync_progress(d: &Deployment, status: &mut DeploymentStatus, new_rs: Opti
         status.conditions.push(c);
         return deadline.to_std().ok();
     }
-    let Some(cur) = current else { return None };
+    let cur = current?;
     if cur.reason == NEW_RS_AVAILABLE || cur.status == "Unknown" {
         return None;
     }
@@ -214,7 +214,7 @@ mod tests {
         let d = deploy();
         let new = rs(3, 3, 3);
         let now = Utc::now();
-        let mut s = calculate_status(&d, &[new.clone()], Some(&new), now);
+        let mut s = calculate_status(&d, std::slice::from_ref(&new), Some(&new), now);
         assert_eq!(sync_progress(&d, &mut s, Some(&new), now), None);
         let c = get_condition(&s, PROGRESSING).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", NEW_RS_AVAILABLE));
@@ -226,12 +226,12 @@ mod tests {
         let mut d = deploy();
         let new = rs(3, 1, 1);
         let t0 = Utc::now();
-        let mut s = calculate_status(&d, &[new.clone()], Some(&new), t0);
+        let mut s = calculate_status(&d, std::slice::from_ref(&new), Some(&new), t0);
         let requeue = sync_progress(&d, &mut s, Some(&new), t0);
         assert_eq!(requeue, Some(std::time::Duration::from_secs(600)), "progressing: look again at the deadline");
         d.status = s;
         let later = t0 + chrono::Duration::seconds(601);
-        let mut s = calculate_status(&d, &[new.clone()], Some(&new), later);
+        let mut s = calculate_status(&d, std::slice::from_ref(&new), Some(&new), later);
         sync_progress(&d, &mut s, Some(&new), later);
         let c = get_condition(&s, PROGRESSING).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", TIMED_OUT));

@@ -113,10 +113,10 @@ mod tests {
         let new = rs("new", 2, 1, 0);
         let all = [old.clone(), new.clone()];
         assert_eq!(new_rs_target(&d, &all, &new), None, "at maxSurge: wait");
-        assert!(old_rs_targets(&d, &all, &[old.clone()], Some(&new)).is_empty(), "maxUnavailable 0: the new pod must be available first");
+        assert!(old_rs_targets(&d, &all, std::slice::from_ref(&old), Some(&new)).is_empty(), "maxUnavailable 0: the new pod must be available first");
         let new = rs("new", 2, 1, 1);
         let all = [old.clone(), new.clone()];
-        let moves = old_rs_targets(&d, &all, &[old.clone()], Some(&new));
+        let moves = old_rs_targets(&d, &all, std::slice::from_ref(&old), Some(&new));
         assert_eq!(moves.iter().map(|(r, n)| (r.metadata.name.as_str(), *n)).collect::<Vec<_>>(), [("old", 3)]);
     }
 
@@ -135,6 +135,6 @@ mod tests {
     fn an_oversized_new_replica_set_is_scaled_down_to_the_deployment() {
         let d = deploy(2, 1, 1);
         let new = rs("new", 1, 5, 5);
-        assert_eq!(new_rs_target(&d, &[new.clone()], &new), Some(2));
+        assert_eq!(new_rs_target(&d, std::slice::from_ref(&new), &new), Some(2));
     }
 }
