@@ -281,3 +281,27 @@ async fn a_deployment_that_cannot_progress_reports_progress_deadline_exceeded() 
     let _ = DeleteParams::default();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_metrics_answer_on_the_secure_port_and_the_lease_is_held() -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let port = testutil::free_port();
+    let c = Cluster::start(&[&format!("--secure-port={port}"), "--bind-address=127.0.0.1", "--leader-elect=true", "--controllers=*,-garbagecollector"])?;
+    let get = |path: &str| -> anyhow::Result<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    wait_for("healthz", WAIT, || async { Ok(get("/healthz").ok().filter(|r| r.ends_with("ok"))) }).await?;
+    let leases: Api<kube_api::coordination::Lease> = Api::namespaced(c.client.clone(), "kube-system");
+    wait_for("the lease held and reported", WAIT, || async {
+        let held = leases.get_opt("kube-controller-manager").await?.and_then(|l| l.spec.holder_identity).is_some_and(|h| !h.is_empty());
+        let metrics = get("/metrics")?;
+        Ok((held && metrics.contains("leader_election_master_status{name=\"kube-controller-manager\"} 1")).then_some(()))
+    })
+    .await?;
+    assert!(!c.kcm_log().contains("Starting controller garbagecollector"), "--controllers=*,-garbagecollector");
+    Ok(())
+}

@@ -45,10 +45,17 @@ impl Cluster {
 
     pub fn start_kcm(&mut self, extra: &[&str]) -> anyhow::Result<()> {
         let master = format!("--master={}", self.api.url);
-        let mut args = vec![master.as_str(), "--leader-elect=false", "--secure-port=0"];
-        args.extend_from_slice(FAST_NODE_FLAGS);
+        // The caller's flags win over these defaults (clap refuses a flag given twice).
+        let name = |f: &str| f.split('=').next().unwrap_or("").to_string();
+        let defaults = [master.as_str(), "--leader-elect=false", "--secure-port=0"].into_iter().chain(FAST_NODE_FLAGS.iter().copied());
+        let mut args: Vec<&str> = defaults.filter(|f| !extra.iter().any(|e| name(e) == name(f))).collect();
         args.extend_from_slice(extra);
-        self.kcm = Some(Process::start("kube-controller-manager", &args)?);
+        let mut kcm = Process::start("kube-controller-manager", &args)?;
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = kcm.exited() {
+            anyhow::bail!("kube-controller-manager exited with {status}:\n{}", kcm.log());
+        }
+        self.kcm = Some(kcm);
         Ok(())
     }
 
