@@ -22,7 +22,8 @@ pub struct Options {
 
     /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
     /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
-    /// All controllers: see `--help` of each in docs/kube-controller-manager.md.
+    /// Known controllers: daemonset, deployment, endpoint, garbagecollector, job,
+    /// namespace, nodeipam, nodelifecycle, replicaset, replicationcontroller, statefulset.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
 
