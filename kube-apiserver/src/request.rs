@@ -81,6 +81,11 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> Result<Option<Reques
     }
     // namespaces/{ns}/{resource}/... ; namespaces/{name}[/{sub}] is the namespace itself.
     let (namespace, resource_name, name, subresource) = match rest {
+        // namespaces/{name}/status and namespaces/{name}/finalize: subresources of the
+        // namespace itself (no namespaced resource has these names).
+        ["namespaces", name, sub] if *sub == "status" || *sub == "finalize" => {
+            (String::new(), "namespaces", name.to_string(), sub.to_string())
+        }
         ["namespaces", ns, resource, tail @ ..] => {
             let (name, sub) = split_tail(tail)?;
             (ns.to_string(), *resource, name, sub)
@@ -133,6 +138,14 @@ mod tests {
     fn info(method: Method, path: &str) -> RequestInfo {
         let q = parse_query(path.split_once('?').map(|(_, q)| q));
         parse(&method, path.split('?').next().unwrap(), &q).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_namespace_s_own_finalize_and_status_subresources() {
+        for sub in ["finalize", "status"] {
+            let i = info(Method::PUT, &format!("/api/v1/namespaces/demo/{sub}"));
+            assert_eq!((i.resource.plural, i.namespace.as_str(), i.name.as_str(), i.subresource.as_str()), ("namespaces", "", "demo", sub));
+        }
     }
 
     #[test]

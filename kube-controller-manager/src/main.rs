@@ -1,15 +1,18 @@
-//! kube-controller-manager — not built yet (issue 6). It parses no flags and does nothing but say so, so that
-//! nobody mistakes it for a working component.
+//! kube-controller-manager — mirrors upstream's binary of the same name: parses the flags,
+//! sets up logging and runs [`kube_controller_manager::run`] until Ctrl-C or SIGTERM.
 
 use clap::Parser;
+use kube_controller_manager::{run, shutdown_signal, Options};
 
-/// kube-controller-manager (not implemented yet: see issue 6).
-#[derive(Parser)]
-#[command(name = "kube-controller-manager", version)]
-struct Args {}
-
-fn main() {
-    let _ = Args::parse();
-    eprintln!("kube-controller-manager: not implemented yet (issue 6)");
-    std::process::exit(1);
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&options.log_level))
+        .with_target(false)
+        .init();
+    if let Err(e) = run(options, shutdown_signal()).await {
+        eprintln!("kube-controller-manager: {e:#}");
+        std::process::exit(1);
+    }
 }

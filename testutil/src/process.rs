@@ -51,6 +51,11 @@ impl Process {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Whether it has exited (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(format!("{}.log", self.name))
     }
