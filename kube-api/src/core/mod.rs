@@ -181,17 +181,28 @@ impl LabelSelector {
     /// Whether `labels` satisfy every requirement. Used by validation ("`selector` does not
     /// match template `labels`"); unknown operators match nothing.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|r| {
-                let value = labels.get(&r.key);
-                match r.operator.as_str() {
-                    "In" => value.is_some_and(|v| r.values.contains(v)),
-                    "NotIn" => value.is_none_or(|v| !r.values.contains(v)),
-                    "Exists" => value.is_some(),
-                    "DoesNotExist" => value.is_none(),
-                    _ => false,
-                }
-            })
+        self.to_selector().is_some_and(|s| s.matches(labels))
+    }
+
+    /// The same selector as [`crate::labels::Selector`], where the matching rules live; `None`
+    /// when a requirement is invalid (an unknown operator, a bad key).
+    pub fn to_selector(&self) -> Option<crate::labels::Selector> {
+        use crate::labels::{Operator, Requirement, Selector};
+        let mut requirements = Vec::new();
+        for (k, v) in &self.match_labels {
+            requirements.push(Requirement::new(k, Operator::Equals, vec![v.clone()]).ok()?);
+        }
+        for r in &self.match_expressions {
+            let op = match r.operator.as_str() {
+                "In" => Operator::In,
+                "NotIn" => Operator::NotIn,
+                "Exists" => Operator::Exists,
+                "DoesNotExist" => Operator::DoesNotExist,
+                _ => return None,
+            };
+            requirements.push(Requirement::new(&r.key, op, r.values.clone()).ok()?);
+        }
+        Some(Selector::from_requirements(requirements))
     }
 }
 

@@ -266,50 +266,9 @@ fn qos_quantity(name: &str, q: &str) -> Option<i128> {
     }
 }
 
-/// A quantity as an integer count of 10⁻⁹ units: enough for QoS comparisons. Full
-/// quantity arithmetic lives in [`crate::quantity`].
+/// A quantity as an integer count of 10⁻⁹ units ([`crate::quantity`] does the parsing).
 fn nano_units(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let end = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(q.len());
-    let (number, suffix) = q.split_at(end);
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    let negative = int.starts_with('-');
-    let int = int.trim_start_matches(['+', '-']);
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let frac9 = format!("{:0<9}", frac.get(..frac.len().min(9))?);
-    let mut value: i128 = int.parse::<i128>().unwrap_or(0) * 1_000_000_000 + frac9.parse::<i128>().ok()?;
-    let (num, den): (i128, i128) = match suffix {
-        "" => (1, 1),
-        "n" => (1, 1_000_000_000),
-        "u" => (1, 1_000_000),
-        "m" => (1, 1_000),
-        "k" => (1_000, 1),
-        "M" => (1_000_000, 1),
-        "G" => (1_000_000_000, 1),
-        "T" => (1_000_000_000_000, 1),
-        "P" => (1_000_000_000_000_000, 1),
-        "E" => (1_000_000_000_000_000_000, 1),
-        "Ki" => (1 << 10, 1),
-        "Mi" => (1 << 20, 1),
-        "Gi" => (1 << 30, 1),
-        "Ti" => (1 << 40, 1),
-        "Pi" => (1 << 50, 1),
-        "Ei" => (1 << 60, 1),
-        s if s.starts_with(['e', 'E']) => {
-            let exp: i32 = s[1..].parse().ok()?;
-            let p = 10i128.checked_pow(exp.unsigned_abs())?;
-            if exp >= 0 {
-                (p, 1)
-            } else {
-                (1, p)
-            }
-        }
-        _ => return None,
-    };
-    value = value.checked_mul(num)? / den;
-    Some(if negative { -value } else { value })
+    crate::quantity::Quantity::parse(q).ok().map(|q| q.nanos())
 }
 
 const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
