@@ -158,7 +158,14 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let pod_config = config::PodConfig::default();
+    let mut sources = Vec::new();
+    if config.api.is_some() {
+        sources.push(config::Source::Api);
+    }
+    if config.pod_manifest_path.is_some() {
+        sources.push(config::Source::File);
+    }
+    let pod_config = config::PodConfig::new(sources);
     let mut tasks = tokio::task::JoinSet::new();
     let api = match &config.api {
         Some(api_config) => {

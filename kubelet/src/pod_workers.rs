@@ -105,8 +105,10 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
             state.statuses.insert(uid.clone(), new);
         }
 
+        // Until every source has reported, "not desired" may only mean "not read yet".
+        let all_seen = config.all_sources_seen();
         for (uid, rt) in &actual {
-            if desired.contains_key(uid) || state.workers.contains_key(uid) {
+            if !all_seen || desired.contains_key(uid) || state.workers.contains_key(uid) {
                 continue;
             }
             tracing::info!(pod = %format!("{}/{}", rt.namespace, rt.name), "killing pod: no source wants it any more");

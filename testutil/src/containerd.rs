@@ -88,8 +88,14 @@ impl Drop for Containerd {
                 let _ = self.ctr(&["tasks", "delete", "-f", id]).output();
             }
         }
+        // The pods' network namespaces (made by CNI, named in each sandbox's spec) belong to
+        // this containerd alone: remember them to remove them once it is gone.
+        let mut pod_netns = Vec::new();
         if let Ok(ids) = self.containers() {
             for id in ids {
+                if let Ok(out) = self.ctr(&["containers", "info", &id]).output() {
+                    pod_netns.extend(netns_paths(&String::from_utf8_lossy(&out.stdout)));
+                }
                 let _ = self.ctr(&["containers", "rm", &id]).output();
             }
         }
@@ -97,7 +103,26 @@ impl Drop for Containerd {
             let _ = child.kill();
             let _ = child.wait();
         }
+        pod_netns.sort();
+        pod_netns.dedup();
+        for path in pod_netns {
+            let _ = Command::new("umount").arg(&path).output();
+            let _ = std::fs::remove_file(&path);
+        }
         let _ = Command::new("umount").arg("-R").arg(self.dir.join("root")).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The `/var/run/netns/cni-…` paths named in `ctr containers info` output.
+fn netns_paths(info: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = info;
+    while let Some(i) = rest.find("/var/run/netns/cni-") {
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| c == '"' || c.is_whitespace()).unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
 }

@@ -39,15 +39,30 @@ impl Source {
 #[derive(Clone)]
 pub struct PodConfig {
     tx: watch::Sender<BTreeMap<Source, Vec<Pod>>>,
+    /// The sources configured; until each has reported once, the desired set is partial.
+    expected: Vec<Source>,
 }
 
 impl Default for PodConfig {
     fn default() -> Self {
-        PodConfig { tx: watch::Sender::new(BTreeMap::new()) }
+        PodConfig::new(Vec::new())
     }
 }
 
 impl PodConfig {
+    /// A config fed by `expected` sources.
+    pub fn new(expected: Vec<Source>) -> PodConfig {
+        PodConfig { tx: watch::Sender::new(BTreeMap::new()), expected }
+    }
+
+    /// Whether every configured source has reported its pods at least once (upstream's
+    /// `seenAllSources`). Before that, a running pod missing from the desired set may just
+    /// not have been read yet: a kubelet that restarts must not kill it.
+    pub fn all_sources_seen(&self) -> bool {
+        let all = self.tx.borrow();
+        self.expected.iter().all(|s| all.contains_key(s))
+    }
+
     /// Replaces the pods of `source`; subscribers wake only if something changed.
     pub fn set(&self, source: Source, pods: Vec<Pod>) {
         self.tx.send_if_modified(|all| {
