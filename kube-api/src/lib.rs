@@ -41,6 +41,10 @@ pub mod registry;
 pub mod table;
 pub mod validation;
 
+/// The upstream release whose API and behaviour the project follows: what `/version`,
+/// User-Agents and `nodeInfo.kubeletVersion` report.
+pub const KUBERNETES_VERSION: &str = "v1.33.0";
+
 pub use meta::{ListMeta, ObjectMeta, OwnerReference, Status, Table, Time, TypeMeta, WatchEvent};
 pub use object::Object;
 pub use registry::ResourceInfo;

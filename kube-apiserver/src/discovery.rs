@@ -7,7 +7,7 @@ use kube_api::registry::{self, ResourceInfo};
 use serde_json::{json, Value};
 
 /// The version we present ourselves as: the API level whose behaviour we follow.
-pub const GIT_VERSION: &str = "v1.33.0";
+pub const GIT_VERSION: &str = kube_api::KUBERNETES_VERSION;
 
 /// `GET /version`.
 pub fn version() -> Value {

@@ -34,7 +34,7 @@ pub type Connector = HttpConnector;
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
 /// The version we claim in `User-Agent` (and, in the apiserver, `/version`).
-pub const KUBERNETES_VERSION: &str = "v1.33.0";
+pub const KUBERNETES_VERSION: &str = kube_api::KUBERNETES_VERSION;
 
 /// `JSON`, what every typed call sends and accepts.
 pub const JSON: &str = "application/json";

@@ -37,7 +37,7 @@ use crate::api_mode::{ApiConfig, ApiMode};
 use crate::cri::Cri;
 
 /// The kubelet version the node reports (the API level this project follows).
-pub const KUBELET_VERSION: &str = "v1.33.0";
+pub const KUBELET_VERSION: &str = kube_api::KUBERNETES_VERSION;
 /// How often the Lease is renewed (upstream: a quarter of its 40 s duration).
 pub const LEASE_RENEW: Duration = Duration::from_secs(10);
 pub const LEASE_DURATION_SECONDS: i32 = 40;
