@@ -11,6 +11,7 @@
 //! - [`handlers`]: one function per verb (`read`, `write`, `delete`, `subresources`).
 //! - [`store`]: the generic object store: keys, the typed pipeline, compare-and-swap writes,
 //!   finalizers, generation.
+//! - [`auth`]: who is asking ([`auth::UserInfo`]) and may they ([`auth::Chain`] of authorizers).
 //! - [`admission`]: kind-specific rules (namespace lifecycle, service IPs, pod grace periods).
 //! - [`alloc`]: ClusterIP and NodePort bitmaps in etcd.
 //! - [`storage`]: the key-value backend (etcd) and the watch cache.
@@ -24,6 +25,7 @@
 
 pub mod admission;
 pub mod alloc;
+pub mod auth;
 pub mod bootstrap;
 pub mod compaction;
 pub mod config;
@@ -66,6 +68,8 @@ pub struct State {
     pub node_ports: NodePorts,
     pub metrics: Arc<metrics::Metrics>,
     pub kubelet_client: KubeletClient,
+    /// `--authorization-mode`, in order.
+    pub authorizer: auth::Chain,
 }
 
 /// The configuration after defaults that depend on other flags are applied.
@@ -122,6 +126,7 @@ impl State {
             store,
             metrics: metrics::Metrics::new(),
             kubelet_client: HttpClient::builder(TokioExecutor::new()).build_http(),
+            authorizer: auth::Chain::always_allow(),
         }
     }
 }

@@ -19,6 +19,7 @@ use hyper_util::server::conn::auto;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::auth::{self, Attributes, UserInfo};
 use crate::errors::ApiError;
 use crate::handlers::{self, error_response, full, value_response, Body};
 use crate::negotiate::Format;
@@ -45,7 +46,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 let state = state.clone();
                 let service = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+                    async move { Ok::<_, std::convert::Infallible>(handle(&state, req, UserInfo::insecure()).await) }
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
                 let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
@@ -62,8 +63,8 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), graceful.shutdown()).await;
 }
 
-/// Serve one request (also what tests call, without a socket).
-pub async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
+/// Serve one request from an authenticated `user` (also what tests call, without a socket).
+pub async fn handle(state: &State, req: Request<Incoming>, user: UserInfo) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -73,7 +74,7 @@ pub async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
         Ok(b) => b.to_bytes(),
         Err(_) => return error_response(&ApiError::RequestEntityTooLarge(MAX_BODY)),
     };
-    let (response, verb, resource) = match route(state, &method, &path, query, parts.headers, body).await {
+    let (response, verb, resource) = match route(state, &user, &method, &path, query, parts.headers, body).await {
         Ok(r) => r,
         Err((e, verb, resource)) => (error_response(&e), verb, resource),
     };
@@ -85,7 +86,7 @@ pub async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
 
 type Routed = Result<(Response<Body>, String, String), (ApiError, String, String)>;
 
-async fn route(state: &State, method: &Method, path: &str, query: request::Query, headers: http::HeaderMap, body: Bytes) -> Routed {
+async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, query: request::Query, headers: http::HeaderMap, body: Bytes) -> Routed {
     let fixed = |v: serde_json::Value| Ok((value_response(StatusCode::OK, &v, Format::Json, &[]), method.to_string(), String::new()));
     let trimmed = path.trim_end_matches('/');
     if method == Method::GET {
@@ -136,6 +137,21 @@ async fn route(state: &State, method: &Method, path: &str, query: request::Query
     };
     let verb = info.verb.as_str().to_ascii_uppercase();
     let resource = info.resource.plural.to_string();
+    let attrs = Attributes {
+        user: user.clone(),
+        verb: info.verb.as_str().to_string(),
+        resource_request: true,
+        namespace: info.namespace.clone(),
+        api_group: info.resource.group.to_string(),
+        api_version: info.resource.version.to_string(),
+        resource: resource.clone(),
+        subresource: info.subresource.clone(),
+        name: info.name.clone(),
+        path: path.to_string(),
+    };
+    if let Err(reason) = state.authorizer.check(&attrs) {
+        return Err((ApiError::Forbidden(auth::forbidden_message(&attrs, &reason)), verb, resource));
+    }
     match handlers::serve(state, info, method, query, headers, body).await {
         Ok(r) => Ok((r, verb, resource)),
         Err(e) => Err((e, verb, resource)),
