@@ -70,6 +70,8 @@ pub struct State {
     pub kubelet_client: KubeletClient,
     /// `--authorization-mode`, in order.
     pub authorizer: auth::Chain,
+    /// Bearer-token authenticators of the secure port, asked in order.
+    pub token_authenticators: Vec<Arc<dyn auth::TokenAuthenticator>>,
 }
 
 /// The configuration after defaults that depend on other flags are applied.
@@ -127,6 +129,7 @@ impl State {
             metrics: metrics::Metrics::new(),
             kubelet_client: HttpClient::builder(TokioExecutor::new()).build_http(),
             authorizer: auth::Chain::always_allow(),
+            token_authenticators: Vec::new(),
         }
     }
 }

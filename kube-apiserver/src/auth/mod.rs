@@ -45,6 +45,16 @@ impl UserInfo {
     }
 }
 
+/// Turns a bearer token (`Authorization: Bearer ...`) into a user: static tokens
+/// (`--token-auth-file`), service-account JWTs (`--service-account-key-file`), ...
+/// Authenticators are asked in order (`State::token_authenticators`).
+#[async_trait::async_trait]
+pub trait TokenAuthenticator: Send + Sync {
+    /// `None`: not a token this authenticator knows, ask the next one; `Some(Err(why))`: a
+    /// token of its kind that is invalid or expired (the request gets 401).
+    async fn authenticate(&self, token: &str) -> Option<Result<UserInfo, String>>;
+}
+
 /// What is being asked, in the words authorizers use (upstream's `authorizer.Attributes`).
 #[derive(Clone, Debug, Default)]
 pub struct Attributes {
