@@ -86,7 +86,9 @@ role_of() { [ "$1" = cp ] && echo control-plane || echo node; }
 machines() { echo cp; for k in $(seq 1 "$NODES"); do echo "node$k"; done; }
 in_ns() { local m=$1; shift; nsenter --net="/var/run/netns/$(ns_of "$m")" "$@"; }
 ns_exists() { [ -e "/var/run/netns/$1" ]; }
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A process runs (a zombie, dead but not yet reaped by its new parent, does not count).
+running() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 # vagrant/components.sh, run inside machine $1 (always: it sets sysctls and talks to the
 # apiserver on the cluster network), with the environment it reads.
@@ -142,10 +144,10 @@ stop_pid() { # PIDFILE [SIGNAL]: by pid, then waits (5 s, then SIGKILL)
   local pidfile=$1 sig=${2:-TERM} pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill "-$sig" "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+    if running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$pidfile"
 }
@@ -310,7 +312,7 @@ down() {
     done
   done
   # What containerd mounted under its root and state (rootfs overlays, sandboxes' /dev/shm).
-  findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r target; do
+  findmnt -rn -o TARGET | { grep "^$STATE/" || true; } | sort -r | while read -r target; do
     umount "$target" 2>/dev/null || umount -l "$target" || true
   done
   if ns_exists "$SW"; then ip netns del "$SW"; fi

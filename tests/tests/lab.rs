@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use e2e::{json, str_at, wait_for};
+use e2e::{json, str_at};
 use serde_json::Value;
 use testutil::netns::{run, NetNs};
 use testutil::Kubectl;
@@ -80,6 +80,15 @@ impl Lab {
             .filter(|p| str_at(p, "/status/phase") == "Running" && p.pointer("/metadata/deletionTimestamp").is_none() && !str_at(p, "/status/podIP").is_empty())
             .map(|p| (str_at(p, "/metadata/name").to_string(), str_at(p, "/spec/nodeName").to_string(), str_at(p, "/status/podIP").to_string()))
             .collect()
+    }
+
+    /// [`poll`], with the lab's status and pods in the error.
+    fn poll<T>(&self, what: &str, deadline: Duration, check: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+        poll(what, deadline, check).map_err(|e| {
+            let status = self.ok(&["status"]).unwrap_or_default();
+            let pods = self.kubectl.ok(&["get", "pods", "-o", "wide"]).unwrap_or_default();
+            e.context(format!("lab {}:\n{status}\n{pods}", self.prefix))
+        })
     }
 
     /// `curl` run inside machine `m`; the hostname the hello page names, or curl's error.
@@ -164,7 +173,7 @@ fn a_two_node_lab_routes_pods_and_services_across_nodes_and_survives_losing_a_no
     // A Deployment spread over both nodes.
     let out = lab.kubectl.run_with_input(&["apply", "-f", "-"], WEB)?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pods = wait_for("4 web pods running", Duration::from_secs(60), || Some(lab.pods()).filter(|p| p.len() == 4))?;
+    let pods = lab.poll("4 web pods running", Duration::from_secs(60), || Some(lab.pods()).filter(|p| p.len() == 4))?;
     let on = |node: &str| pods.iter().filter(|p| p.1 == node).cloned().collect::<Vec<_>>();
     let (on1, on2) = (on("node1"), on("node2"));
     assert!(!on1.is_empty() && !on2.is_empty(), "the scheduler spreads one owner's pods: {pods:?}");
@@ -196,23 +205,23 @@ fn a_two_node_lab_routes_pods_and_services_across_nodes_and_survives_losing_a_no
     // the Service keeps answering, from node1's pods only.
     let cut = Instant::now();
     lab.ok(&["partition", "node2"])?;
-    wait_for("node2 Ready=Unknown", Duration::from_secs(60), || (lab.ready("node2") == "Unknown").then_some(()))?;
+    lab.poll("node2 Ready=Unknown", Duration::from_secs(60), || (lab.ready("node2") == "Unknown").then_some(()))?;
     println!("node2 Unknown {:?} after the partition", cut.elapsed());
-    let moved = wait_for("4 running pods on node1", Duration::from_secs(60), || Some(lab.pods()).filter(|p| p.len() == 4 && p.iter().all(|p| p.1 == "node1")))?;
+    let moved = lab.poll("4 running pods on node1", Duration::from_secs(60), || Some(lab.pods()).filter(|p| p.len() == 4 && p.iter().all(|p| p.1 == "node1")))?;
     println!("pods recreated on node1 {:?} after the partition", cut.elapsed());
-    wait_for("the Service to answer from node1 only", Duration::from_secs(20), || {
+    lab.poll("the Service to answer from node1 only", Duration::from_secs(20), || {
         (0..10).all(|_| lab.hello_from("node1", &format!("http://{cluster_ip}/")).is_ok_and(|h| names(&moved).contains(&h))).then_some(())
     })?;
 
     // Healed, node2 comes back Ready.
     lab.ok(&["heal", "node2"])?;
-    wait_for("node2 Ready again", Duration::from_secs(60), || (lab.ready("node2") == "True").then_some(()))?;
+    lab.poll("node2 Ready again", Duration::from_secs(60), || (lab.ready("node2") == "True").then_some(()))?;
 
     // Its kubelet dies: Unknown again.
     let kubelet = lab.pid("node2", "kubelet").context("node2's kubelet")?;
     lab.ok(&["kill-node", "node2"])?;
-    assert!(!Path::new(&format!("/proc/{kubelet}")).exists(), "kill-node left the kubelet running");
-    wait_for("node2 Ready=Unknown after kill-node", Duration::from_secs(60), || (lab.ready("node2") == "Unknown").then_some(()))?;
+    assert!(!running(kubelet), "kill-node left the kubelet running");
+    lab.poll("node2 Ready=Unknown after kill-node", Duration::from_secs(60), || (lab.ready("node2") == "Unknown").then_some(()))?;
 
     // `down` leaves nothing: processes, namespaces (the lab's and its pods'), state.
     let mut pids: Vec<u32> = Vec::new();
@@ -235,7 +244,11 @@ fn a_two_node_lab_routes_pods_and_services_across_nodes_and_survives_losing_a_no
     lab.down = true;
     lab.ok(&["down"])?;
     println!("down in {:?}; whole test {:?}", t.elapsed(), started.elapsed());
-    let left: Vec<u32> = pids.into_iter().filter(|p| Path::new(&format!("/proc/{p}")).exists()).collect();
+    let left: Vec<String> = pids
+        .into_iter()
+        .filter(|&p| running(p))
+        .map(|p| format!("{p}: {}", std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ")))
+        .collect();
     assert!(left.is_empty(), "processes left: {left:?}");
     let netns = run(Command::new("ip").args(["netns", "list"]))?;
     assert!(!netns.contains(&format!("{}-", lab.prefix)), "{netns}");
@@ -245,6 +258,28 @@ fn a_two_node_lab_routes_pods_and_services_across_nodes_and_survives_losing_a_no
     assert!(!lab.state().exists());
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the relay still listens");
     Ok(())
+}
+
+/// Whether process `pid` runs: it is in /proc and not a zombie (the lab's processes are
+/// orphans once `hack/lab.sh` exits; a killed one stays a zombie until PID 1 reaps it).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|status| status.lines().any(|l| l.starts_with("State:") && !l.contains("zombie")))
+}
+
+/// Polls `check` every half second (each poll runs kubectl or curl) until it returns
+/// `Some`, or fails after `deadline`.
+fn poll<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(t) = check() {
+            return Ok(t);
+        }
+        if Instant::now() > until {
+            bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Every file under `dir`.
