@@ -154,7 +154,14 @@ stop_pid() { # PIDFILE [SIGNAL]: by pid, then waits (5 s, then SIGKILL)
 
 start_machine() { # MACHINE
   local m=$1 line
-  components "$m" prepare "$(role_of "$m")" >/dev/null
+  if [ "$m" = cp ]; then
+    # One lab fills the shared registry storage at a time. (Only around `prepare`: the
+    # components must not inherit the lock's file descriptor, or they would hold it.)
+    mkdir -p "$ROOT/_output/lab"
+    (flock 9; components cp prepare control-plane >/dev/null) 9>"$ROOT/_output/lab/.registry.lock"
+  else
+    components "$m" prepare node >/dev/null
+  fi
   while IFS= read -r line; do
     start_component "$m" "${line%%|*}" "${line#*|}"
   done < <(components "$m" commands "$(role_of "$m")")
@@ -213,9 +220,7 @@ up() {
   echo "network: $SW (bridge br0), $CP_IP/24 ..."
   network_up
   echo "control plane:"
-  mkdir -p "$ROOT/_output/lab"
-  # One lab fills the shared registry storage at a time.
-  (flock 9; start_machine cp) 9>"$ROOT/_output/lab/.registry.lock"
+  start_machine cp
   wait_until "the apiserver answering in cp" 60 in_ns cp curl -fsS --max-time 2 http://127.0.0.1:8080/readyz
   relay_up
   wait_until "the relay answering" 10 api /readyz

@@ -183,6 +183,11 @@ fn a_two_node_lab_routes_pods_and_services_across_nodes_and_survives_losing_a_no
     let page = lab.ok(&["in-pod", &on1[0].0, "curl", "-sS", "--max-time", "3", &format!("http://{}/", on2[0].2)])?;
     assert_eq!(hostname(&page)?, on2[0].0);
 
+    // The apiserver (on cp) reaches each kubelet at its node's address for `kubectl logs`.
+    for (name, _, _) in [&on1[0], &on2[0]] {
+        lab.kubectl.ok(&["logs", name])?;
+    }
+
     // The ClusterIP, from every node, reaches pods on both nodes.
     let svc = lab.json(&["service", "web"])?;
     let cluster_ip = str_at(&svc, "/spec/clusterIP").to_string();
