@@ -78,7 +78,10 @@ ns_of() { echo "$PREFIX-$1"; }
 ip_of() { # MACHINE
   case "$1" in
     cp) echo "$CP_IP" ;;
-    node[0-9]*) echo "$SUBNET.$((10 + ${1#node}))" ;;
+    node[1-9]|node[1-9][0-9])
+      [ "${1#node}" -le "$NODES" ] || die "no machine $1 (cp, node1..node$NODES)"
+      echo "$SUBNET.$((10 + ${1#node}))"
+      ;;
     *) die "no machine $1 (cp, node1..node$NODES)" ;;
   esac
 }
@@ -370,6 +373,6 @@ case "$cmd" in
   kubectl) exec kubectl --server="http://127.0.0.1:$API_PORT" "${args[@]}" ;;
   in) m=${args[0]:?in NAME CMD...}; ip_of "$m" >/dev/null; in_ns "$m" "${args[@]:1}" ;;
   in-pod) in_pod "${args[@]}" ;;
-  help|-h|--help) sed -n '2,27p' "$0" ;;
+  help|-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
   *) echo "lab: unknown command $cmd (try hack/lab.sh help)" >&2; exit 2 ;;
 esac
