@@ -7,6 +7,8 @@
 #   hack/registry.sh mirrors CERTS_DIR [ADDR]         # point containerd's docker.io and
 #                                                     # registry.k8s.io at it
 #   hack/registry.sh up      DIR IMAGES_DIR CERTS_DIR # all three (DIR/data, DIR/registry.pid)
+#   hack/registry.sh config  DATA_DIR ADDR FILE       # only write the registry's config, for
+#                                                     # `docker-registry serve FILE` (a unit)
 #
 # The registry is Debian's `docker-registry` (the CNCF distribution registry 2.8): one
 # process, `docker-registry serve CONFIG`, storing blobs under DATA_DIR. `fill` runs one on
@@ -120,6 +122,7 @@ case "$cmd" in
   fill) fill "${2:?DATA_DIR}" "${3:?IMAGES_DIR}" ;;
   serve) serve "${2:?DATA_DIR}" "${3:-}" ;;
   mirrors) mirrors "${2:?CERTS_DIR}" "${3:-}" ;;
+  config) config "$(realpath -m "${2:?DATA_DIR}")" "${3:?ADDR}" "${4:?FILE}" ;;
   up)
     dir=$(realpath -m "${2:?DIR}")
     [ -d "$dir/data/docker" ] || fill "$dir/data" "${3:?IMAGES_DIR}"

@@ -15,8 +15,8 @@
 //! - **Heartbeat**: the Lease `kube-node-lease/NODE` is renewed every [`LEASE_RENEW`]
 //!   (`leaseDurationSeconds` 40). The node lifecycle controller marks a node whose lease
 //!   stops moving `Unknown` — this is cheaper than a full status every 10 s.
-//! - **Pod CIDR**: when no `--pod-cidr` was given and the controller-manager later sets
-//!   `spec.podCIDR`, the CNI config for it is written.
+//! - **Pod CIDR**: when no `--pod-cidr` was given, the Node is read on every status tick
+//!   until the controller-manager sets `spec.podCIDR`; then the CNI config for it is written.
 //! - **Requeues**: it is a ticker; a failed write is retried on the next tick.
 
 use std::collections::BTreeMap;
@@ -111,6 +111,15 @@ pub async fn run(ctx: NodeContext, cancel: CancellationToken) {
                     last_report = Some((status, Instant::now()));
                 }
                 Err(e) => tracing::warn!("error updating node status, will retry: {e}"),
+            }
+        }
+        // Waiting for the controller-manager's pod CIDR: read the Node on every tick, as
+        // upstream does, instead of only when a status write returns it (once a minute
+        // for a steady node).
+        if !cni_written && !due {
+            match nodes.get(&node.metadata.name).await {
+                Ok(fresh) => node = fresh,
+                Err(e) => tracing::warn!("reading node {}: {e}", node.metadata.name),
             }
         }
         if !cni_written && !node.spec.pod_cidr.is_empty() {

@@ -9,6 +9,7 @@
 //! | `tests/watch.rs` | replay from an old version, no loss or duplicate across an etcd restart, 410 after compaction, selectors |
 //! | `tests/concurrency.rs` | one winner among concurrent updates; ClusterIPs unique across two apiservers, released on delete |
 //! | `tests/kubectl_protobuf.rs` | kubectl's generators (`create deployment`, `namespace`, `secret`, ...) send protobuf bodies; they are decoded and stored |
+//! | `tests/lab.rs` | `hack/lab.sh`: two nodes in network namespaces — pod to pod across nodes, ClusterIP and NodePort from every node, a lost node's pods recreated elsewhere; the Vagrant units' command lines |
 //! | `tests/semantics.rs` | graceful deletion, finalizers, binding, generateName, dry run, YAML, paging, selectors, 4xx answers, readyz, metrics |
 //!
 //! The seeds' manifests are in `manifests/`. The benchmark is `examples/bench_apiserver.rs`
