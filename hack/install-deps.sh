@@ -2,8 +2,9 @@
 # Install what the project needs on a fresh Debian 12 machine (as root), idempotently:
 # etcd (server and etcdctl), containerd, runc, the CNI plugins, iptables, conntrack,
 # busybox-static (for local images), protoc (needed to build etcd-client), the local
-# registry, curl, jq and tmux. Debian's kubernetes-client is NOT installed: it would
-# conflict with the kubectl already on the machine.
+# registry, curl, jq, tmux and socat (hack/local-up-cluster.sh's relay from the host's
+# loopback into the node's network namespace). Debian's kubernetes-client is NOT installed:
+# it would conflict with the kubectl already on the machine.
 set -euo pipefail
 
 packages=(
@@ -13,7 +14,7 @@ packages=(
   busybox-static
   protobuf-compiler
   docker-registry
-  curl jq tmux iproute2 util-linux
+  curl jq tmux socat iproute2 util-linux
 )
 
 missing=()
