@@ -61,7 +61,11 @@ fi
 
 # --- Settings -------------------------------------------------------------------------------
 # --down uses the settings of the `up` that created OUT, whatever the environment says now.
-if $down && [ -f "$OUT/settings" ]; then
+if $down; then
+  if [ ! -f "$OUT/settings" ]; then
+    echo "no cluster was started from $OUT: nothing to stop"
+    exit 0
+  fi
   # shellcheck disable=SC1091
   source "$OUT/settings"
 fi
@@ -441,7 +445,7 @@ The cluster is up: node $NODE_NAME is Ready ($((ready_ms / 1000)).$((ready_ms % 
   kubectl expose deployment web --port 3000 --target-port 80
   kubectl get pods,services -o wide
   kubectl logs deployment/web
-  $BIN/kubectl-lite --server=http://127.0.0.1:$HOST_API_PORT get pods
+  $BIN/kubectl-lite get pods,services     # the project's small kubectl, same KUBECONFIG
 MSG
 if [ "$NETMODE" = netns ]; then
   cat <<MSG
