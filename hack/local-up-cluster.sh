@@ -100,6 +100,12 @@ node_prefix() {
 
 # --- Stopping ---------------------------------------------------------------------------------
 
+# running PID: the process exists and is not a zombie (an exited process that its parent,
+# here whatever adopted it, has not reaped yet).
+running() {
+  case "$(ps -o stat= -p "$1" 2>/dev/null)" in "" | Z*) return 1 ;; *) return 0 ;; esac
+}
+
 # stop NAME: SIGTERM to the component this script started (its recorded PID), SIGKILL if it
 # still runs after 10 s, then the same to what is left of its process group (the log's tee,
 # the relay's per-connection children): in tmux and in the background alike the component
@@ -108,10 +114,10 @@ stop() {
   local pidfile="$OUT/pids/$1.pid" pid t0=$SECONDS
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
+      running "$pid" || break
       sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
@@ -425,7 +431,7 @@ start kube-proxy
 echo "waiting for node $NODE_NAME to be Ready..."
 wait_until "node $NODE_NAME becoming Ready" 120 node_ready
 for pidfile in "$OUT"/pids/*.pid; do
-  kill -0 "$(cat "$pidfile")" 2>/dev/null ||
+  running "$(cat "$pidfile")" ||
     { echo "local-up-cluster: $(basename "$pidfile" .pid) exited; see $OUT/logs/" >&2; false; }
 done
 ready_ms=$((($(date +%s%N) - started_at) / 1000000))
