@@ -171,11 +171,11 @@ down_all() {
   stop etcd
   # What containerd mounted (sandboxes' /dev/shm, rootfs) under its own directories.
   for d in "$OUT/containerd/state" "$OUT/containerd/root"; do
-    [ -d "$d" ] && umount -R "$d" 2>/dev/null || true
+    if [ -d "$d" ]; then umount -R "$d" 2>/dev/null || true; fi
     { grep -o " $d/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   done
   if [ "$NETMODE" = host ]; then
-    ip link del cbr0 2>/dev/null && echo "removed the pod bridge cbr0" || true
+    if ip link del cbr0 2>/dev/null; then echo "removed the pod bridge cbr0"; fi
   elif [ -e "$NETNS_PATH" ]; then
     # kube-proxy's chains, the pod bridge, eth0: all go with the namespace.
     ip netns del "$NETNS" && echo "removed network namespace $NETNS"
