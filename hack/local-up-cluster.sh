@@ -50,7 +50,7 @@ for arg in "$@"; do
     --vm) netmode=host ;;
     --down) down=true ;;
     --keep-data) keep=true ;;
-    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local-up-cluster: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
