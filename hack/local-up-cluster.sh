@@ -402,13 +402,18 @@ wait_until() {
   echo "local-up-cluster: $what did not happen within $secs s" >&2
   false
 }
+# node_ready: the node's Ready condition is True, and was posted by this run's kubelet (with
+# --keep-data, etcd still holds the previous run's status).
 node_ready() {
-  [ "$(kubectl --kubeconfig="$OUT/kubeconfig" get node "$NODE_NAME" \
-    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+  local ready heartbeat
+  read -r ready heartbeat < <(kubectl --kubeconfig="$OUT/kubeconfig" get node "$NODE_NAME" \
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null)
+  [ "$ready" = True ] && [[ ! "$heartbeat" < "$started_iso" ]]
 }
 
 # --- Starting, in dependency order --------------------------------------------------------------
 started_at=$(date +%s%N)
+started_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 start etcd
 wait_until "etcd answering /health" 30 innode curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 start kube-apiserver

@@ -189,6 +189,8 @@ fn local_up_cluster_runs_seed_003s_deployment_and_service_and_down_removes_every
     assert!(nodes.contains("node1") && nodes.contains(" Ready ") && nodes.contains("192.168.56.10"), "{nodes}");
     let via_kubeconfig = run(Command::new("kubectl").env("KUBECONFIG", c.dir.join("kubeconfig")).args(["get", "node", "node1", "-o", "name"]))?;
     assert_eq!(via_kubeconfig.trim(), "node/node1");
+    let lite = run(Command::new(testutil::binary("kubectl-lite")?).env("KUBECONFIG", c.dir.join("kubeconfig")).args(["get", "nodes"]))?;
+    assert!(lite.contains("node1") && lite.contains("Ready"), "kubectl-lite: {lite}");
     // The controller manager gave the node its pod CIDR.
     assert_eq!(c.kubectl.ok(&["get", "node", "node1", "-o", "jsonpath={.spec.podCIDR}"])?, "10.244.0.0/24");
 
