@@ -169,6 +169,10 @@ down_all() {
   stop relay
   stop kube-apiserver
   stop etcd
+  # Anything else recorded (a component added later, e.g. a second relay).
+  for pidfile in "$OUT"/pids/*.pid; do
+    if [ -e "$pidfile" ]; then stop "$(basename "$pidfile" .pid)"; fi
+  done
   # What containerd mounted (sandboxes' /dev/shm, rootfs) under its own directories.
   for d in "$OUT/containerd/state" "$OUT/containerd/root"; do
     if [ -d "$d" ]; then umount -R "$d" 2>/dev/null || true; fi
@@ -341,10 +345,13 @@ cmd_kube-proxy() {
 }
 # The relay runs on the host (not in the namespace): it listens on the host's loopback and,
 # for each connection, enters the namespace to connect to the apiserver there.
-# (With TLS, the same relay for 6443.)
+# relay_cmd HOST_PORT NAMESPACE_PORT (with TLS: a second window, `relay-6443`, for 6443).
+relay_cmd() {
+  echo "socat TCP-LISTEN:$1,bind=127.0.0.1,reuseaddr,fork" \
+    "EXEC:\"nsenter --net=$NETNS_PATH socat STDIO TCP\\:127.0.0.1\\:$2\""
+}
 cmd_relay() {
-  echo "socat TCP-LISTEN:$HOST_API_PORT,bind=127.0.0.1,reuseaddr,fork" \
-    "EXEC:\"nsenter --net=$NETNS_PATH socat STDIO TCP\\:127.0.0.1\\:$API_PORT\""
+  relay_cmd "$HOST_API_PORT" "$API_PORT"
 }
 why_relay="# Why this window: kubectl on the host cannot reach 127.0.0.1:$API_PORT inside the namespace $NETNS,
 # so socat listens on the host's 127.0.0.1:$HOST_API_PORT and, per connection, enters the namespace
@@ -369,7 +376,7 @@ start() {
       echo "exec >> $log 2>&1"
     fi
     printf 'echo %q\n' "\$ $cmd"
-    [ "$name" != relay ] || printf "cat <<'WHY'\n%s\nWHY\n" "$why_relay"
+    [[ "$name" != relay* ]] || printf "cat <<'WHY'\n%s\nWHY\n" "$why_relay"
     echo "exec $cmd"
   } >"$script"
   chmod +x "$script"
