@@ -2,8 +2,9 @@
 # Install what the project needs on a fresh Debian 12 machine (as root), idempotently:
 # etcd (server and etcdctl), containerd, runc, the CNI plugins, iptables, conntrack,
 # busybox-static (for local images), protoc (needed to build etcd-client), the local
-# registry, curl, jq and tmux; socat (hack/lab.sh's relay to its apiserver) and shellcheck
-# (the tests check the shell scripts with it). Debian's kubernetes-client is NOT installed:
+# registry, curl, jq and tmux; socat (the relays from the host's loopback into the cluster's
+# network namespaces: hack/local-up-cluster.sh, hack/lab.sh) and shellcheck (the tests check
+# the shell scripts with it). Debian's kubernetes-client is NOT installed:
 # it would conflict with the kubectl already on the machine.
 set -euo pipefail
 
