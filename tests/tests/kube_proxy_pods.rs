@@ -139,10 +139,11 @@ impl Cluster {
             if Instant::now() > deadline {
                 let pods = self.kubectl.run(&["get", "pods", "-o", "wide"]).map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
                 bail!(
-                    "timed out waiting for {what}\npods:\n{pods}\nkube-proxy log:\n{}\nkubelet log (tail):\n{}\ncontroller-manager log (tail):\n{}",
+                    "timed out waiting for {what}\npods:\n{pods}\nkube-proxy log:\n{}\nkubelet log (tail):\n{}\ncontroller-manager log (tail):\n{}\napiserver log (tail):\n{}",
                     self.log("kube-proxy"),
                     tail(&self.log("kubelet"), 40),
-                    tail(&self.log("kube-controller-manager"), 20)
+                    tail(&self.log("kube-controller-manager"), 20),
+                    tail(&self.api.log(), 20)
                 );
             }
             std::thread::sleep(Duration::from_millis(200));
