@@ -9,13 +9,18 @@
 //! namespace, and the proxier (this crate's library, built in release) running inside it on
 //! its own tokio runtime. The objects are created through the API while the proxier runs.
 //! Measured:
-//! - **initial**: from the last create answered to the rules applied (the proxier's
-//!   metrics show a restore covering every service port);
-//! - **one change**: the Endpoints of one Service updated, to the rules applied — a full
-//!   regeneration and `iptables-restore` of everything (upstream's partial syncs would
-//!   rewrite only that Service's chains);
-//! - **floor**: a bare `iptables-restore --noflush --counters` of the same text, into an
-//!   empty namespace and again into the proxier's (replacing identical rules).
+//! - **full sync**: from the last create answered to the rules applied (the proxier's
+//!   metrics show a restore covering every service port). While objects are being created,
+//!   the proxier already syncs (partially) every second; the figure is the catch-up after
+//!   the last one;
+//! - **full sync, alone**: the proxier's own duration of a full sync from scratch (a second
+//!   proxier, started on the complete caches, in a fresh namespace);
+//! - **one change**: the Endpoints of one Service updated, to the rules applied — a
+//!   *partial* sync: the shared chains plus that Service's chains;
+//! - **floors**, bare `iptables-restore --noflush --counters` of the same texts: the full
+//!   text in one transaction (upstream's way; skipped above 2,000 Services, where it takes
+//!   minutes: see docs/kube-proxy.md), the full text in the proxier's transactions, both
+//!   into an empty namespace; the partial text into the proxier's namespace.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -35,12 +40,35 @@ const ENDPOINTS_PER_SERVICE: usize = 5;
 fn main() -> anyhow::Result<()> {
     let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let sizes = if sizes.is_empty() { vec![1000, 10_000] } else { sizes };
-    println!("| services | endpoints | restore input | nat rules | initial: last create → applied | one change → applied | sync (build + restore) | bare restore, empty ns | bare restore, same rules | ratio |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| services | endpoints | nat rules | full input | last create → applied | full sync, alone | floor: 1 transaction | floor: our transactions | ratio | one change → applied (partial) | partial input | floor: partial | ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         bench(n)?;
     }
     Ok(())
+}
+
+fn options() -> ProxierOptions {
+    ProxierOptions { rules: config(), node_port_cidrs: Vec::new(), sync_period: Duration::from_secs(30), min_sync_period: Duration::from_secs(1) }
+}
+
+fn config() -> ProxyConfig {
+    ProxyConfig { cluster_cidr: Some("10.244.0.0/16".into()), ..Default::default() }
+}
+
+/// Runs a proxier inside `ns` on its own runtime, whose threads all live in the namespace
+/// (a thread that entered it creates the runtime, and threads inherit their creator's).
+fn spawn_proxier(ns: &NetNs, url: &str, metrics: Arc<Metrics>, cancel: CancellationToken) -> std::thread::JoinHandle<anyhow::Result<()>> {
+    let (path, url) = (ns.path(), url.to_string());
+    std::thread::spawn(move || -> anyhow::Result<()> {
+        nix::sched::setns(std::fs::File::open(&path)?, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        rt.block_on(async move {
+            let client = Client::new(kube_client::Config::from_server(&url)?)?;
+            Proxier::new(options(), metrics).run(client, cancel).await;
+            anyhow::Ok(())
+        })
+    })
 }
 
 fn bench(n: usize) -> anyhow::Result<()> {
@@ -50,27 +78,7 @@ fn bench(n: usize) -> anyhow::Result<()> {
     ns.forward_loopback(api.port)?;
     let metrics = Arc::new(Metrics::new(Duration::from_secs(30)));
     let cancel = CancellationToken::new();
-
-    // The proxier, on a runtime whose threads all live in the namespace: a thread that
-    // entered it creates the runtime, and threads inherit their creator's namespace.
-    let proxier_thread = {
-        let (path, url, metrics, cancel) = (ns.path(), api.url.clone(), metrics.clone(), cancel.clone());
-        std::thread::spawn(move || -> anyhow::Result<()> {
-            nix::sched::setns(std::fs::File::open(&path)?, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            rt.block_on(async move {
-                let client = Client::new(kube_client::Config::from_server(&url)?)?;
-                let options = ProxierOptions {
-                    rules: ProxyConfig { cluster_cidr: Some("10.244.0.0/16".into()), ..Default::default() },
-                    node_port_cidrs: Vec::new(),
-                    sync_period: Duration::from_secs(30),
-                    min_sync_period: Duration::from_secs(1),
-                };
-                Proxier::new(options, metrics).run(client, cancel).await;
-                anyhow::Ok(())
-            })
-        })
-    };
+    let proxier_thread = spawn_proxier(&ns, &api.url, metrics.clone(), cancel.clone());
 
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async {
@@ -99,6 +107,18 @@ fn bench(n: usize) -> anyhow::Result<()> {
         let total_ports = services.list(&ListParams::default()).await?.items.len();
         let initial = wait_applied(&metrics, total_ports, 0, last_create).await?;
 
+        // A second proxier in a fresh namespace: one full sync of everything, alone.
+        let fresh = NetNs::create("kp-bench2")?;
+        fresh.forward_loopback(api.port)?;
+        let metrics2 = Arc::new(Metrics::new(Duration::from_secs(30)));
+        let cancel2 = CancellationToken::new();
+        let second = spawn_proxier(&fresh, &api.url, metrics2.clone(), cancel2.clone());
+        wait_applied(&metrics2, total_ports, 0, Instant::now()).await?;
+        let alone = metrics2.snapshot();
+        cancel2.cancel();
+        let _ = second.join();
+        anyhow::ensure!(alone.full_syncs == 1, "the second proxier did not do one full sync: {alone:?}");
+
         // One change: a different endpoint for one Service.
         let before = metrics.snapshot().restores;
         let mut ep = endpoints.get("svc-0").await?;
@@ -108,29 +128,35 @@ fn bench(n: usize) -> anyhow::Result<()> {
         let one_change = wait_applied(&metrics, total_ports, before, changed).await?;
         let snap = metrics.snapshot();
 
-        // The same text, built here from the same objects, restored bare.
+        // The same texts, built here from the same objects, restored bare.
         let svcs = services.list(&ListParams::default()).await?.items;
         let eps = Api::<Endpoints>::all(client).list(&ListParams::default()).await?.items;
-        let text = rules::build(&rules::service_ports(&svcs, &eps), &ProxyConfig { cluster_cidr: Some("10.244.0.0/16".into()), ..Default::default() }).restore_input(&[]);
-        anyhow::Ok((initial, one_change, snap, text))
+        let rules = rules::build(&rules::service_ports(&svcs, &eps, ""), &config());
+        anyhow::Ok((initial, alone, one_change, snap, rules))
     });
     cancel.cancel();
     let _ = proxier_thread.join();
-    let (initial, one_change, snap, text) = result?;
-    let fresh = NetNs::create("kp-floor")?;
-    let floor_empty = bare_restore(&fresh, &text)?;
-    let floor_same = bare_restore(&ns, &text)?;
+    let (initial, alone, one_change, snap, rules) = result?;
+    let full = rules.restore_input(&[]);
+    let floor_one = if n <= 2000 { Some(bare_restore(&NetNs::create("kp-floor")?, &[full.clone()])?) } else { None };
+    let floor_ours = bare_restore(&NetNs::create("kp-floor")?, &rules.restore_inputs(|_| true, &[], rules::MAX_CHAINS_PER_RESTORE))?;
+    let partial = rules.partial_restore_input(|name| name == "default/svc-0", &[]);
+    let floor_partial = bare_restore(&ns, &[partial.clone()])?;
+    let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
     println!(
-        "| {n} | {} | {:.1} MB | {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1}× |",
+        "| {n} | {} | {} | {:.1} MB | {} | {} | {} | {} | {:.1}× | {} | {:.2} MB | {} | {:.1}× |",
         snap.endpoints,
-        snap.last_restore_bytes as f64 / 1e6,
         snap.nat_rules,
-        initial.as_secs_f64(),
-        one_change.as_secs_f64(),
-        snap.last_duration.as_secs_f64(),
-        floor_empty.as_secs_f64(),
-        floor_same.as_secs_f64(),
-        one_change.as_secs_f64() / floor_same.as_secs_f64(),
+        full.len() as f64 / 1e6,
+        secs(initial),
+        secs(alone.last_duration),
+        floor_one.map(secs).unwrap_or_else(|| "skipped".into()),
+        secs(floor_ours),
+        alone.last_duration.as_secs_f64() / floor_ours.as_secs_f64(),
+        secs(one_change),
+        partial.len() as f64 / 1e6,
+        secs(floor_partial),
+        one_change.as_secs_f64() / floor_partial.as_secs_f64(),
     );
     Ok(())
 }
@@ -149,11 +175,14 @@ async fn wait_applied(metrics: &Metrics, ports: usize, restores_before: u64, sin
     }
 }
 
-fn bare_restore(ns: &NetNs, text: &str) -> anyhow::Result<Duration> {
+/// `iptables-restore` of each input in turn, in `ns`; the total time.
+fn bare_restore(ns: &NetNs, inputs: &[String]) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let mut child = ns.command("iptables-restore").args(["-w", "5", "--noflush", "--counters"]).stdin(Stdio::piped()).spawn()?;
-    child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
-    anyhow::ensure!(child.wait()?.success(), "iptables-restore failed");
+    for text in inputs {
+        let mut child = ns.command("iptables-restore").args(["-w", "5", "--noflush", "--counters"]).stdin(Stdio::piped()).spawn()?;
+        child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
+        anyhow::ensure!(child.wait()?.success(), "iptables-restore failed");
+    }
     Ok(start.elapsed())
 }
 

@@ -78,13 +78,14 @@ fn bind_address(flag: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
     value.parse().map(Some).with_context(|| format!("--{flag}={value:?} is not an IP:port"))
 }
 
-fn rules_config(args: &Args) -> kube_proxy::ProxyConfig {
+fn rules_config(args: &Args, node_name: &str) -> kube_proxy::ProxyConfig {
     let loopback = args.nodeport_addresses.is_empty()
         || args.nodeport_addresses.iter().any(|c| kube_proxy::iptables::cidr_contains(c, "127.0.0.1"));
     kube_proxy::ProxyConfig {
         cluster_cidr: args.cluster_cidr.clone().filter(|c| !c.is_empty()),
         masquerade_all: args.masquerade_all,
         localhost_node_ports: args.iptables_localhost_nodeports && loopback,
+        node_name: node_name.to_string(),
         ..Default::default()
     }
 }
@@ -99,17 +100,18 @@ async fn main() -> anyhow::Result<()> {
         "" | "iptables" => {}
         other => bail!("--proxy-mode={other:?} is not implemented: this kube-proxy only knows \"iptables\""),
     }
-    let rules = rules_config(&args);
+    let hostname = args.hostname_override.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    });
+    let hostname = hostname.to_lowercase();
+    let rules = rules_config(&args, &hostname);
     if args.cleanup {
         kube_proxy::cleanup(&rules).await?;
         return Ok(());
     }
-    let hostname = args.hostname_override.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
-    });
     let config = kube_proxy::Config {
         client: args.client.config()?,
-        hostname: hostname.to_lowercase(),
+        hostname,
         proxier: kube_proxy::ProxierOptions {
             rules,
             node_port_cidrs: args.nodeport_addresses.clone(),
@@ -134,9 +136,9 @@ mod tests {
         assert_eq!(args.iptables_min_sync_period, Duration::from_secs(1));
         assert_eq!(args.healthz_bind_address, "0.0.0.0:10256");
         assert_eq!(args.metrics_bind_address, "127.0.0.1:10249");
-        assert!(rules_config(&args).localhost_node_ports);
+        assert!(rules_config(&args, "node-1").localhost_node_ports);
         let args = Args::parse_from(["kube-proxy", "--nodeport-addresses=192.0.2.0/24", "--masquerade-all"]);
-        assert!(!rules_config(&args).localhost_node_ports, "no loopback in the NodePort addresses");
-        assert!(rules_config(&args).masquerade_all);
+        assert!(!rules_config(&args, "node-1").localhost_node_ports, "no loopback in the NodePort addresses");
+        assert!(rules_config(&args, "node-1").masquerade_all);
     }
 }

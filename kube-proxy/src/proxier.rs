@@ -5,23 +5,27 @@
 //!   + store); every change only marks the rules dirty.
 //! - **Key**: none — or rather one: the node. The desired state is a single object, the whole
 //!   rule set, so there is no per-object work queue; the loop rebuilds everything each time
-//!   (upstream does the same, with partial syncs as an optimisation we leave out).
+//!   (it takes milliseconds) and then *writes* only what changed.
 //! - **Desired**: [`rules::build`] over every cached Service and Endpoints — the full
 //!   `iptables-restore` text.
-//! - **Actual**: the text this process last applied, plus whether the jump rules from
-//!   PREROUTING/OUTPUT/... are still in place (checked on each periodic sync: if iptables was
-//!   flushed behind our back, they are gone and everything is restored).
-//! - **Does**: `iptables-restore --noflush` of the whole text, **only when it changed**,
-//!   flushing and deleting per-service chains no longer generated.
+//! - **Actual**: what this process last applied (the shared chains' text and each service
+//!   port's own chains), plus whether the jump rules from PREROUTING/OUTPUT/... are still in
+//!   place (checked on each periodic sync: if iptables was flushed behind our back, they are
+//!   gone and everything is restored).
+//! - **Does**: `iptables-restore --noflush`, **only when something changed**: a *full* sync
+//!   writes every chain, a *partial* one (upstream's since 1.28) only the shared chains and
+//!   the chains of the service ports that changed; chains no longer generated are deleted.
 //! - **Status**: nothing in the API; each applied sync is logged (duration, rule counts,
 //!   input size) and counted in `/metrics`; `/healthz` reports the last successful sync.
 //! - **Requeues**: a change syncs at most every `--iptables-min-sync-period` (1 s: a burst
-//!   of changes costs one restore, not a hundred); with no change, a full sync runs every
-//!   `--iptables-sync-period` (30 s); after a failure, the next sync retries everything.
+//!   of changes costs one restore, not a hundred); with no change, a sync still runs every
+//!   `--iptables-sync-period` (30 s) to re-check the jump rules; after a failure, and once an
+//!   hour, the next sync is a full one.
 //!
 //! Stopping kube-proxy leaves the rules in place, as upstream: Services keep working while it
 //! restarts, and established connections are untouched (conntrack keeps their DNAT).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,13 +51,30 @@ pub struct ProxierOptions {
 pub struct Proxier {
     options: ProxierOptions,
     metrics: Arc<Metrics>,
-    /// The restore text (without stale-chain deletions) applied last; `None` forces a restore.
-    last_applied: Option<String>,
+    /// What this process last applied; `None` forces a full sync.
+    applied: Option<Applied>,
+    last_full_sync: Option<Instant>,
 }
+
+/// The state of the kernel's rules as this process last wrote them: what a partial sync
+/// compares the new rules with.
+struct Applied {
+    /// The restore input without any service port's own chains (filter table,
+    /// `KUBE-SERVICES`, `KUBE-NODEPORTS`, ...).
+    shared: String,
+    /// Each service port's own chains (`KUBE-SVC-`, `KUBE-SEP-`, ...), as text.
+    service_chains: BTreeMap<String, String>,
+    /// Every per-service chain in the kernel that we know of.
+    chains: BTreeSet<String>,
+}
+
+/// Upstream's `proxyutil.FullSyncPeriod`: even with nothing wrong, everything is rewritten
+/// once an hour.
+pub const FULL_SYNC_PERIOD: Duration = Duration::from_secs(3600);
 
 impl Proxier {
     pub fn new(options: ProxierOptions, metrics: Arc<Metrics>) -> Proxier {
-        Proxier { options, metrics, last_applied: None }
+        Proxier { options, metrics, applied: None, last_full_sync: None }
     }
 
     /// Runs the loop until `cancel`.
@@ -75,7 +96,7 @@ impl Proxier {
         }
         let (services, endpoints) = (services.store(), endpoints.store());
         let (min, period) = (self.options.min_sync_period, self.options.sync_period);
-        let mut full = true;
+        let mut periodic = true;
         let mut last_start: Option<Instant> = None;
         loop {
             if let Some(last) = last_start {
@@ -85,73 +106,106 @@ impl Proxier {
                 }
             }
             last_start = Some(Instant::now());
-            if let Err(e) = self.sync(&services, &endpoints, full).await {
-                warn!("Sync failed; retrying in {period:?} or at the next change: {e}");
+            if let Err(e) = self.sync(&services, &endpoints, periodic).await {
+                warn!("Sync failed; a full sync follows in {period:?} or at the next change: {e}");
                 self.metrics.restore_failed();
-                self.last_applied = None;
+                self.applied = None;
             }
-            full = false;
+            periodic = false;
             tokio::select! {
                 _ = dirty.notified() => {}
-                _ = tokio::time::sleep(period) => full = true,
+                _ = tokio::time::sleep(period) => periodic = true,
                 _ = cancel.cancelled() => break,
             }
         }
         info!("Stopping the proxier; the iptables rules stay in place");
     }
 
-    /// One sync: build the whole rule set from the caches and apply it if it changed.
-    /// A `full` sync also re-checks the jump rules and looks for stale chains.
-    pub async fn sync(&mut self, services: &Store<Service>, endpoints: &Store<Endpoints>, full: bool) -> Result<(), IptablesError> {
+    /// One sync: build the whole rule set from the caches, then apply what changed.
+    ///
+    /// A **full** sync (the first one, after a failure, when the jump rules went missing, and
+    /// every [`FULL_SYNC_PERIOD`]) writes every chain and looks for stale chains with
+    /// `iptables-save`. Any other sync is **partial**, as upstream's since 1.28: it writes
+    /// the filter table and the shared nat chains (`KUBE-SERVICES`, ...) in full, but only
+    /// the own chains of the service ports whose chains changed since the last sync, and
+    /// deletes the chains that the last sync wrote and this one no longer has. Nothing
+    /// changed at all: nothing is written. A `periodic` sync also re-checks the jump rules.
+    pub async fn sync(&mut self, services: &Store<Service>, endpoints: &Store<Endpoints>, periodic: bool) -> Result<(), IptablesError> {
         let start = Instant::now();
         let (svcs, eps) = (services.list(), endpoints.list());
-        let ports = rules::service_ports(svcs.iter().map(|s| &**s), eps.iter().map(|e| &**e));
         let mut config = self.options.rules.clone();
+        let ports = rules::service_ports(svcs.iter().map(|s| &**s), eps.iter().map(|e| &**e), &config.node_name);
         if !self.options.node_port_cidrs.is_empty() {
             config.node_port_ips = Some(iptables::node_ips_in(&self.options.node_port_cidrs).await?);
         }
         let rules = rules::build(&ports, &config);
-        let text = rules.restore_input(&[]);
+        let service_chains = rules.service_chains();
+        let shared = rules.partial_restore_input(|_| false, &[]);
 
-        let mut missing_jumps = 0;
-        if full || self.last_applied.is_none() {
-            missing_jumps = iptables::ensure_jumps(&rules::jumps(&config)).await?;
-            if missing_jumps > 0 && self.last_applied.is_some() {
-                warn!("{missing_jumps} jump rules were missing (iptables flushed?): restoring every rule");
+        if periodic || self.applied.is_none() {
+            let missing = iptables::ensure_jumps(&rules::jumps(&config)).await?;
+            if missing > 0 && self.applied.is_some() {
+                warn!("{missing} jump rules were missing (iptables flushed?): restoring every rule");
+                self.applied = None;
             }
         }
-        if missing_jumps == 0 && self.last_applied.as_deref() == Some(text.as_str()) {
-            debug!("Rules unchanged ({} service ports, {} endpoints): nothing to apply", rules.service_ports, rules.endpoints);
-            self.metrics.synced(start.elapsed(), None, &rules);
-            return Ok(());
-        }
+        let full = self.applied.is_none() || self.last_full_sync.is_none_or(|t| t.elapsed() > FULL_SYNC_PERIOD);
 
-        // In a large cluster `iptables-save` itself is slow: look for stale chains only on
-        // the periodic syncs there, as upstream does. They are unreferenced, so harmless.
-        let large = rules.endpoints > rules::LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
-        let stale: Vec<String> = if full || !large || self.last_applied.is_none() {
-            iptables::chains("nat")
-                .await?
-                .into_iter()
-                .filter(|c| rules::is_service_chain(c) && !rules.active_nat_chains.contains(c))
-                .collect()
-        } else {
-            Vec::new()
+        let (changed, stale): (BTreeSet<&str>, Vec<String>) = match (&self.applied, full) {
+            (Some(applied), false) => {
+                let changed: BTreeSet<&str> = service_chains
+                    .iter()
+                    .filter(|(name, text)| applied.service_chains.get(**name) != Some(*text))
+                    .map(|(name, _)| *name)
+                    .collect();
+                if changed.is_empty() && applied.shared == shared {
+                    debug!("Rules unchanged ({} service ports, {} endpoints): nothing to apply", rules.service_ports, rules.endpoints);
+                    self.metrics.synced(start.elapsed(), None, &rules, false);
+                    return Ok(());
+                }
+                let stale = applied.chains.difference(&rules.active_nat_chains).cloned().collect();
+                (changed, stale)
+            }
+            _ => {
+                // Chains left by an earlier run (or anyone) that we do not generate.
+                let stale = iptables::chains("nat")
+                    .await?
+                    .into_iter()
+                    .filter(|c| rules::is_service_chain(c) && !rules.active_nat_chains.contains(c))
+                    .collect();
+                (service_chains.keys().copied().collect(), stale)
+            }
         };
-        let input = rules.restore_input(&stale);
-        let restore = iptables::restore(&input).await?;
-        self.last_applied = Some(text);
+
+        let inputs = rules.restore_inputs(|name| changed.contains(name), &stale, rules::MAX_CHAINS_PER_RESTORE);
+        let mut restore = Duration::ZERO;
+        for input in &inputs {
+            restore += iptables::restore(input).await?;
+        }
+        let bytes: usize = inputs.iter().map(String::len).sum();
+        self.applied = Some(Applied {
+            shared,
+            service_chains: service_chains.iter().map(|(n, t)| (n.to_string(), t.clone())).collect(),
+            chains: rules.active_nat_chains.clone(),
+        });
+        if full {
+            self.last_full_sync = Some(Instant::now());
+        }
         let elapsed = start.elapsed();
         info!(
-            "Synced iptables rules in {elapsed:?} (iptables-restore {restore:?}): {} service ports, {} endpoints, {} nat rules, {} filter rules, {} stale chains deleted, {} bytes of restore input",
+            "Synced iptables rules ({}) in {elapsed:?} (iptables-restore {restore:?}, {} transaction{}): {} service ports ({} rewritten), {} endpoints, {} nat rules, {} filter rules, {} stale chains deleted, {} bytes of restore input",
+            if full { "full" } else { "partial" },
+            inputs.len(),
+            if inputs.len() == 1 { "" } else { "s" },
             rules.service_ports,
+            changed.len(),
             rules.endpoints,
             rules.nat_rule_count(),
             rules.filter_rule_count(),
             stale.len(),
-            input.len()
+            bytes
         );
-        self.metrics.synced(elapsed, Some(input.len()), &rules);
+        self.metrics.synced(elapsed, Some(bytes), &rules, full);
         Ok(())
     }
 }

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub service_ports: usize,
     pub endpoints: usize,
     pub nat_rules: usize,
+    /// Syncs that rewrote every chain.
+    pub full_syncs: u64,
 }
 
 #[derive(Default)]
@@ -53,6 +55,11 @@ struct State {
     last_restore_bytes: usize,
     service_ports: usize,
     endpoints: usize,
+    /// (sum of seconds, count) of the syncs that wrote something, full and partial.
+    full: (f64, u64),
+    partial: (f64, u64),
+    no_local_internal: usize,
+    no_local_external: usize,
 }
 
 impl Metrics {
@@ -64,8 +71,9 @@ impl Metrics {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A successful sync; `restored` is the input size when it applied something.
-    pub fn synced(&self, took: Duration, restored: Option<usize>, rules: &Rules) {
+    /// A successful sync; `restored` is the input size when it applied something, `full`
+    /// whether it rewrote every chain.
+    pub fn synced(&self, took: Duration, restored: Option<usize>, rules: &Rules, full: bool) {
         let mut s = self.state();
         s.syncs += 1;
         s.duration_sum += took.as_secs_f64();
@@ -75,9 +83,14 @@ impl Metrics {
         s.filter_rules = rules.filter_rule_count();
         s.service_ports = rules.service_ports;
         s.endpoints = rules.endpoints;
+        s.no_local_internal = rules.no_local_endpoints_internal;
+        s.no_local_external = rules.no_local_endpoints_external;
         if let Some(bytes) = restored {
             s.restores += 1;
             s.last_restore_bytes = bytes;
+            let kind = if full { &mut s.full } else { &mut s.partial };
+            kind.0 += took.as_secs_f64();
+            kind.1 += 1;
         }
     }
 
@@ -92,6 +105,7 @@ impl Metrics {
             service_ports: s.service_ports,
             endpoints: s.endpoints,
             nat_rules: s.nat_rules,
+            full_syncs: s.full.1,
         }
     }
 
@@ -108,6 +122,14 @@ impl Metrics {
              # TYPE kubeproxy_sync_proxy_rules_duration_seconds summary\n\
              kubeproxy_sync_proxy_rules_duration_seconds_sum {}\n\
              kubeproxy_sync_proxy_rules_duration_seconds_count {}\n\
+             # HELP kubeproxy_sync_full_proxy_rules_duration_seconds SyncProxyRules latency in seconds for full resyncs\n\
+             # TYPE kubeproxy_sync_full_proxy_rules_duration_seconds summary\n\
+             kubeproxy_sync_full_proxy_rules_duration_seconds_sum {}\n\
+             kubeproxy_sync_full_proxy_rules_duration_seconds_count {}\n\
+             # HELP kubeproxy_sync_partial_proxy_rules_duration_seconds SyncProxyRules latency in seconds for partial resyncs\n\
+             # TYPE kubeproxy_sync_partial_proxy_rules_duration_seconds summary\n\
+             kubeproxy_sync_partial_proxy_rules_duration_seconds_sum {}\n\
+             kubeproxy_sync_partial_proxy_rules_duration_seconds_count {}\n\
              # HELP kubeproxy_sync_proxy_rules_last_duration_seconds Duration of the last sync\n\
              # TYPE kubeproxy_sync_proxy_rules_last_duration_seconds gauge\n\
              kubeproxy_sync_proxy_rules_last_duration_seconds {}\n\
@@ -132,9 +154,17 @@ impl Metrics {
              kubeproxy_sync_proxy_rules_service_ports {}\n\
              # HELP kubeproxy_sync_proxy_rules_endpoints Ready endpoints programmed\n\
              # TYPE kubeproxy_sync_proxy_rules_endpoints gauge\n\
-             kubeproxy_sync_proxy_rules_endpoints {}\n",
+             kubeproxy_sync_proxy_rules_endpoints {}\n\
+             # HELP kubeproxy_sync_proxy_rules_no_local_endpoints_total Number of services with a Local traffic policy and no endpoints\n\
+             # TYPE kubeproxy_sync_proxy_rules_no_local_endpoints_total gauge\n\
+             kubeproxy_sync_proxy_rules_no_local_endpoints_total{{traffic_policy=\"internal\"}} {}\n\
+             kubeproxy_sync_proxy_rules_no_local_endpoints_total{{traffic_policy=\"external\"}} {}\n",
             s.duration_sum,
             s.syncs,
+            s.full.0,
+            s.full.1,
+            s.partial.0,
+            s.partial.1,
             s.last_duration,
             s.filter_rules,
             s.nat_rules,
@@ -143,6 +173,8 @@ impl Metrics {
             s.last_restore_bytes,
             s.service_ports,
             s.endpoints,
+            s.no_local_internal,
+            s.no_local_external,
         )
     }
 
@@ -235,11 +267,13 @@ mod tests {
         let m = Metrics::new(Duration::from_secs(30));
         assert_eq!(m.healthz().0, StatusCode::SERVICE_UNAVAILABLE);
         let rules = crate::rules::build(&[], &Default::default());
-        m.synced(Duration::from_millis(20), Some(1234), &rules);
+        m.synced(Duration::from_millis(20), Some(1234), &rules, true);
         assert_eq!(m.healthz().0, StatusCode::OK);
         let text = m.render();
         assert!(text.contains("kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\"} 5\n"), "{text}");
         assert!(text.contains("kubeproxy_sync_proxy_rules_iptables_restore_bytes 1234\n"));
+        assert!(text.contains("kubeproxy_sync_full_proxy_rules_duration_seconds_count 1\n"), "{text}");
+        assert!(text.contains("kubeproxy_sync_partial_proxy_rules_duration_seconds_count 0\n"), "{text}");
     }
 
     #[test]

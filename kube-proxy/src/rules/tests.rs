@@ -30,7 +30,7 @@ fn endpoints(name: &str, port_name: &str, port: i32, ips: &[&str]) -> Endpoints 
 }
 
 fn render(services: &[Service], eps: &[Endpoints], config: &ProxyConfig) -> String {
-    build(&service_ports(services, eps), config).restore_input(&[])
+    build(&service_ports(services, eps, "node-1"), config).restore_input(&[])
 }
 
 fn seed_config() -> ProxyConfig {
@@ -222,7 +222,7 @@ fn headless_and_external_name_services_get_no_rules() {
     external.spec.type_ = "ExternalName".into();
     external.spec.external_name = "example.org".into();
     let eps = [endpoints("db", "", 5432, &["10.244.0.9"])];
-    assert!(service_ports([&headless, &external], &eps).is_empty());
+    assert!(service_ports([&headless, &external], &eps, "node-1").is_empty());
     let text = render(&[headless, external], &eps, &ProxyConfig::default());
     assert_eq!(text, render(&[], &[], &ProxyConfig::default()));
 }
@@ -235,7 +235,7 @@ fn only_ready_addresses_and_the_matching_named_port_are_used() {
     let mut eps = endpoints("multi", "http", 8080, &["10.244.0.5"]);
     eps.subsets[0].not_ready_addresses = vec![EndpointAddress { ip: "10.244.0.6".into(), ..Default::default() }];
     eps.subsets[0].ports.push(EndpointPort { name: "metrics".into(), port: 9100, ..Default::default() });
-    let ports = service_ports([&svc], [&eps]);
+    let ports = service_ports([&svc], [&eps], "node-1");
     let summary: Vec<(&str, &[String])> = ports.iter().map(|p| (p.name.as_str(), p.endpoints.as_slice())).collect();
     assert_eq!(
         summary,
@@ -271,7 +271,7 @@ fn large_clusters_drop_the_per_endpoint_comments() {
     let ips: Vec<String> = (0..100).map(|i| format!("10.244.{}.{}", i / 250, i % 250 + 1)).collect();
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
     let eps: Vec<Endpoints> = (0..11).map(|i| endpoints(&format!("s{i}"), "", 80, &ip_refs)).collect();
-    let rules = build(&service_ports(&services, &eps), &ProxyConfig::default());
+    let rules = build(&service_ports(&services, &eps, "node-1"), &ProxyConfig::default());
     assert_eq!(rules.endpoints, 1100);
     let text = rules.restore_input(&[]);
     assert!(!text.contains(" -> "), "no endpoint comments above {LARGE_CLUSTER_ENDPOINTS_THRESHOLD} endpoints");
@@ -289,4 +289,162 @@ fn jump_rules_match_upstreams_table() {
         ["-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]
     );
     assert_eq!(jumps.len(), 14);
+}
+
+/// `ns1/svc1:p80` with one endpoint on this node and one elsewhere (upstream's
+/// `TestOnlyLocalNodePorts` names, so the chain hashes can be checked against its output).
+fn local_policy_service(external_local: bool, internal_local: bool, local_ips: &[&str]) -> (Service, Endpoints) {
+    let mut svc = service("svc1", "172.30.0.41", "p80", 80);
+    svc.metadata.namespace = "ns1".into();
+    svc.spec.type_ = "NodePort".into();
+    svc.spec.ports[0].node_port = Some(3001);
+    if external_local {
+        svc.spec.external_traffic_policy = "Local".into();
+    }
+    if internal_local {
+        svc.spec.internal_traffic_policy = Some("Local".into());
+    }
+    svc.set_defaults();
+    let mut eps = endpoints("svc1", "p80", 80, &["10.180.0.1", "10.180.2.1"]);
+    eps.metadata.namespace = "ns1".into();
+    for addr in &mut eps.subsets[0].addresses {
+        let local = local_ips.contains(&addr.ip.as_str());
+        addr.node_name = Some(if local { "node-1" } else { "node-2" }.into());
+    }
+    (svc, eps)
+}
+
+fn nat_rules_of(text: &str) -> Vec<&str> {
+    let nat = text.split("*nat\n").nth(1).unwrap_or_default();
+    nat.lines().filter(|l| l.starts_with(':') || (l.starts_with("-A ") && !l.contains("KUBE-POSTROUTING") && !l.starts_with("-A KUBE-MARK-MASQ") && !l.contains("NOTE: this must be"))).collect()
+}
+
+#[test]
+fn external_traffic_policy_local_sends_outside_traffic_only_to_local_endpoints_unmasqueraded() {
+    let (svc, eps) = local_policy_service(true, false, &["10.180.2.1"]);
+    let config = ProxyConfig { cluster_cidr: Some("10.0.0.0/8".into()), node_name: "node-1".into(), ..Default::default() };
+    let text = render(&[svc], &[eps], &config);
+    assert_eq!(
+        nat_rules_of(&text),
+        [
+            ":KUBE-SERVICES - [0:0]",
+            ":KUBE-NODEPORTS - [0:0]",
+            ":KUBE-POSTROUTING - [0:0]",
+            ":KUBE-MARK-MASQ - [0:0]",
+            ":KUBE-EXT-XPGD46QRK7WJZT7O - [0:0]",
+            ":KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]",
+            ":KUBE-SVL-XPGD46QRK7WJZT7O - [0:0]",
+            ":KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]",
+            ":KUBE-SEP-ZX7GRIZKSNUQ3LAJ - [0:0]",
+            "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O",
+            "-A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-XPGD46QRK7WJZT7O",
+            "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ",
+            "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"pod traffic for ns1/svc1:p80 external destinations\" -s 10.0.0.0/8 -j KUBE-SVC-XPGD46QRK7WJZT7O",
+            "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"masquerade LOCAL traffic for ns1/svc1:p80 external destinations\" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
+            "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"route LOCAL traffic for ns1/svc1:p80 external destinations\" -m addrtype --src-type LOCAL -j KUBE-SVC-XPGD46QRK7WJZT7O",
+            "-A KUBE-EXT-XPGD46QRK7WJZT7O -j KUBE-SVL-XPGD46QRK7WJZT7O",
+            "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.0.1:80\" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-SXIVWICOYRO3J4NJ",
+            "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ",
+            "-A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ",
+            "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ",
+            "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80",
+            "-A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -s 10.180.2.1 -j KUBE-MARK-MASQ",
+            "-A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.2.1:80",
+        ]
+    );
+    assert!(!text.contains("no local endpoints"), "{text}");
+}
+
+#[test]
+fn external_traffic_policy_local_without_local_endpoints_drops_outside_traffic() {
+    let (mut svc, eps) = local_policy_service(true, false, &[]);
+    svc.spec.health_check_node_port = Some(30500);
+    let config = ProxyConfig { cluster_cidr: Some("10.0.0.0/8".into()), node_name: "node-1".into(), ..Default::default() };
+    let rules = build(&service_ports([&svc], [&eps], "node-1"), &config);
+    let text = rules.restore_input(&[]);
+    for line in [
+        // The NodePort is DROPped in filter, unless the EXT chain short-circuited it first
+        // (pods and the node itself still reach the cluster-wide endpoints).
+        "-A KUBE-EXTERNAL-SERVICES -m comment --comment \"ns1/svc1:p80 has no local endpoints\" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j DROP\n",
+        "-A KUBE-NODEPORTS -m comment --comment \"ns1/svc1:p80 health check node port\" -m tcp -p tcp --dport 30500 -j ACCEPT\n",
+        "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"route LOCAL traffic for ns1/svc1:p80 external destinations\" -m addrtype --src-type LOCAL -j KUBE-SVC-XPGD46QRK7WJZT7O\n",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains("KUBE-SVL-"), "no local endpoints, no KUBE-SVL chain:\n{text}");
+    assert!(!text.contains("-A KUBE-EXT-XPGD46QRK7WJZT7O -j "), "no fall-through to a policy chain:\n{text}");
+    assert_eq!((rules.no_local_endpoints_internal, rules.no_local_endpoints_external), (0, 1));
+}
+
+#[test]
+fn internal_traffic_policy_local_sends_cluster_ip_traffic_to_local_endpoints_only() {
+    let (mut svc, eps) = local_policy_service(false, true, &["10.180.2.1"]);
+    svc.spec.type_ = "ClusterIP".into();
+    svc.spec.ports[0].node_port = None;
+    let config = ProxyConfig { cluster_cidr: Some("10.0.0.0/8".into()), node_name: "node-1".into(), ..Default::default() };
+    let text = render(&[svc.clone()], &[eps.clone()], &config);
+    assert_eq!(
+        nat_rules_of(&text),
+        [
+            ":KUBE-SERVICES - [0:0]",
+            ":KUBE-NODEPORTS - [0:0]",
+            ":KUBE-POSTROUTING - [0:0]",
+            ":KUBE-MARK-MASQ - [0:0]",
+            ":KUBE-SVL-XPGD46QRK7WJZT7O - [0:0]",
+            ":KUBE-SEP-ZX7GRIZKSNUQ3LAJ - [0:0]",
+            "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVL-XPGD46QRK7WJZT7O",
+            "-A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ",
+            "-A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ",
+            "-A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -s 10.180.2.1 -j KUBE-MARK-MASQ",
+            "-A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.2.1:80",
+        ]
+    );
+    // No endpoint on this node: the ClusterIP is dropped (not rejected: the service has
+    // endpoints, just none here).
+    let text = build(&service_ports([&svc], [&eps], "node-3"), &config).restore_input(&[]);
+    assert!(text.contains("-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 has no local endpoints\" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j DROP\n"), "{text}");
+    assert!(!text.contains("KUBE-SVL-") && !text.contains("KUBE-SEP-"), "{text}");
+}
+
+#[test]
+fn a_partial_sync_writes_the_shared_chains_and_only_the_changed_services_chains() {
+    let services = [service("kubernetes", "10.0.0.1", "https", 443), service("web", "10.0.0.34", "", 3000)];
+    let eps = [endpoints("kubernetes", "https", 6443, &["10.0.2.15"]), endpoints("web", "", 80, &["192.168.238.4"])];
+    let rules = build(&service_ports(&services, &eps, "node-1"), &seed_config());
+    let chains = rules.service_chains();
+    assert_eq!(chains.keys().copied().collect::<Vec<_>>(), ["default/kubernetes:https", "default/web"]);
+    assert!(chains["default/web"].starts_with(":KUBE-SVC-LOLE4ISW44XBNF3G - [0:0]\n:KUBE-SEP-3RY52QTAPPWAROT7 - [0:0]\n-A KUBE-SVC-LOLE4ISW44XBNF3G"));
+
+    let partial = rules.partial_restore_input(|name| name == "default/web", &["KUBE-SEP-OLD".to_string()]);
+    let full = rules.restore_input(&["KUBE-SEP-OLD".to_string()]);
+    // The partial input is the full one without the kubernetes Service's own chains.
+    let kubernetes_own: Vec<&str> = full.lines().filter(|l| l.contains("KUBE-SVC-NPX46M4PTMTKRN6Y") || l.contains("KUBE-SEP-OGNOLD2JUSLFPOMZ")).filter(|l| !l.starts_with("-A KUBE-SERVICES")).collect();
+    assert_eq!(kubernetes_own.len(), 6, "{full}");
+    let expected: Vec<&str> = full.lines().filter(|l| !kubernetes_own.contains(l)).collect();
+    assert_eq!(partial.lines().collect::<Vec<_>>(), expected);
+    assert!(partial.contains("-A KUBE-SERVICES -m comment --comment \"default/kubernetes:https cluster IP\""), "KUBE-SERVICES is always whole");
+    assert!(partial.contains("-X KUBE-SEP-OLD\n"));
+}
+
+#[test]
+fn a_big_sync_is_split_into_transactions_of_whole_services_with_the_shared_chains_last() {
+    let services: Vec<Service> = (0..4).map(|i| service(&format!("s{i}"), &format!("10.0.1.{i}"), "", 80)).collect();
+    let eps: Vec<Endpoints> = (0..4).map(|i| endpoints(&format!("s{i}"), "", 80, &["10.244.0.5", "10.244.0.6"])).collect();
+    let rules = build(&service_ports(&services, &eps, "node-1"), &ProxyConfig::default());
+    // Three chains per service: at most six per transaction gives two services each.
+    assert_eq!(rules.restore_inputs(|_| true, &[], 100), [rules.restore_input(&[])]);
+    let inputs = rules.restore_inputs(|_| true, &["KUBE-SVC-OLD".to_string()], 6);
+    assert_eq!(inputs.len(), 3);
+    let s0 = service_port_chain_name("default/s0", "tcp");
+    let s1 = service_port_chain_name("default/s1", "tcp");
+    let s2 = service_port_chain_name("default/s2", "tcp");
+    assert!(inputs[0].starts_with(&format!("*nat\n:KUBE-MARK-MASQ - [0:0]\n:{s0} - [0:0]\n")), "{}", inputs[0]);
+    assert!(inputs[0].contains(&format!("-A {s1} ")) && !inputs[0].contains(&s2) && !inputs[0].contains("KUBE-SERVICES"), "{}", inputs[0]);
+    assert!(inputs[0].contains("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n") && inputs[0].ends_with("COMMIT\n"));
+    assert!(inputs[1].contains(&format!(":{s2} - [0:0]")) && !inputs[1].contains(&s0));
+    assert_eq!(inputs[2], rules.partial_restore_input(|_| false, &["KUBE-SVC-OLD".to_string()]));
+    assert!(inputs[2].contains(&format!("-j {s2}\n")) && inputs[2].contains("-X KUBE-SVC-OLD\n"));
+    // Only the changed services are split up in a partial sync.
+    let partial = rules.restore_inputs(|n| n == "default/s3", &[], 6);
+    assert_eq!(partial, [rules.partial_restore_input(|n| n == "default/s3", &[])]);
 }
