@@ -182,7 +182,7 @@ async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, quer
             _ => Err((ApiError::MethodNotAllowed, verb, resource)),
         };
     }
-    match handlers::serve(state, info, method, query, headers, body).await {
+    match handlers::serve(state, user, info, method, query, headers, body).await {
         Ok(r) => Ok((r, verb, resource)),
         Err(e) => Err((e, verb, resource)),
     }

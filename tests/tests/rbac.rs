@@ -271,3 +271,48 @@ fn an_unknown_authorization_mode_is_a_clear_error() -> anyhow::Result<()> {
     assert!(err.contains(r#"authorization mode "Webhook" is not a valid mode"#), "{err}");
     Ok(())
 }
+
+#[test]
+fn nobody_grants_or_binds_permissions_they_do_not_hold() -> anyhow::Result<()> {
+    let api = ApiServer::start_with(&["--authorization-mode=RBAC"])?;
+    let k = api.kubectl();
+    apply(&k, NAMESPACES)?;
+    // erin manages roles and bindings in dev and may read pods there, nothing more (no `*`
+    // verb on roles: that would include `escalate` and `bind`).
+    apply(
+        &k,
+        "
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: rbac-manager, namespace: dev}
+rules:
+- {apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: [create, get, list, patch, update, delete]}
+- {apiGroups: [''], resources: [pods], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: erin, namespace: dev}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: rbac-manager}
+subjects:
+- {kind: User, name: erin}
+",
+    )?;
+    wait_for("erin may list roles", Duration::from_secs(5), || as_user(&k, "erin", &["get", "roles", "-n", "dev"]).ok())?;
+    // A role within what she holds: fine. One granting delete: refused.
+    as_user(&k, "erin", &["create", "role", "readers", "-n", "dev", "--verb=get,list", "--resource=pods"])?;
+    let err = as_user_fails(&k, "erin", &["create", "role", "deleters", "-n", "dev", "--verb=delete", "--resource=pods"])?;
+    assert!(
+        err.contains(r#"roles.rbac.authorization.k8s.io "deleters" is forbidden: user "erin""#)
+            && err.contains("is attempting to grant RBAC permissions not currently held")
+            && err.contains(r#"{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}"#),
+        "{err}"
+    );
+    // Binding a role she holds: fine; binding cluster-admin: refused.
+    as_user(&k, "erin", &["create", "rolebinding", "frank-reads", "-n", "dev", "--role=readers", "--user=frank"])?;
+    let err = as_user_fails(&k, "erin", &["create", "rolebinding", "frank-admin", "-n", "dev", "--clusterrole=cluster-admin", "--user=frank"])?;
+    assert!(err.contains("is attempting to grant RBAC permissions not currently held"), "{err}");
+    // Nor by patching a role she may edit.
+    let err = as_user_fails(&k, "erin", &["patch", "role", "readers", "-n", "dev", "--type=json", "-p", r#"[{"op":"add","path":"/rules/0/verbs/-","value":"delete"}]"#])?;
+    assert!(err.contains("not currently held"), "{err}");
+    Ok(())
+}

@@ -14,10 +14,12 @@
 //!   `--authorization-mode` ([`Mode`]), and upstream's 403 message;
 //! - [`impersonation`]: `Impersonate-User`/`-Group`/`-Uid`/`-Extra-*` headers (`kubectl --as`);
 //! - [`rbac`]: the RBAC authorizer; [`policy`]: the bootstrap roles and bindings;
+//!   [`escalation`]: no one grants (or binds) permissions they do not hold;
 //! - [`node`]: the Node authorizer (kubelets see only what their pods use);
 //! - [`review`]: `SelfSubjectAccessReview` / `SubjectAccessReview` (`kubectl auth can-i`);
 //! - [`mirror`]: the in-memory copies, kept current from the watch caches, that authorizers read.
 
+pub mod escalation;
 pub mod impersonation;
 pub mod mirror;
 pub mod node;
