@@ -304,7 +304,7 @@ fn role_ref_immutable(new: &RoleRef, old: &RoleRef) -> Vec<FieldError> {
     if new == old {
         Vec::new()
     } else {
-        vec![FieldError::invalid_raw("roleRef", &format!("{{APIGroup:{} Kind:{} Name:{}}}", new.api_group, new.kind, new.name), "cannot change roleRef")]
+        vec![FieldError::invalid_raw("roleRef", format!("{{APIGroup:{} Kind:{} Name:{}}}", new.api_group, new.kind, new.name), "cannot change roleRef")]
     }
 }
 

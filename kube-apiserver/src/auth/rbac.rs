@@ -168,7 +168,7 @@ pub fn rule_allows(rule: &PolicyRule, attrs: &Attributes) -> bool {
             // `*/scale`: that subresource of every resource.
             || (!attrs.subresource.is_empty() && r.strip_prefix("*/") == Some(attrs.subresource.as_str()))
     });
-    let name_ok = rule.resource_names.is_empty() || rule.resource_names.iter().any(|n| *n == attrs.name);
+    let name_ok = rule.resource_names.is_empty() || rule.resource_names.contains(&attrs.name);
     group_ok && resource_ok && name_ok
 }
 
