@@ -11,7 +11,8 @@
 //! - [`registry`]: the one table of kinds (group, version, kind, plural, short names,
 //!   namespaced, categories, subresources) that routing, discovery, storage keys and
 //!   kubectl-lite all read.
-//! - [`core`], [`apps`], [`batch`], [`coordination`], [`autoscaling`]: the kinds, one module
+//! - [`core`], [`apps`], [`batch`], [`coordination`], [`autoscaling`], [`rbac`],
+//!   [`authorization`]: the kinds, one module
 //!   per API group, with their defaulting and validation beside them.
 //! - [`labels`], [`fields`]: label and field selectors.
 //! - [`quantity`]: resource quantities (`100m`, `128Mi`) with exact arithmetic.
@@ -27,6 +28,7 @@
 
 pub mod apply;
 pub mod apps;
+pub mod authorization;
 pub mod autoscaling;
 pub mod batch;
 pub mod coordination;
@@ -37,6 +39,7 @@ pub mod meta;
 pub mod object;
 pub mod patch;
 pub mod quantity;
+pub mod rbac;
 pub mod registry;
 pub mod table;
 pub mod validation;

@@ -31,6 +31,12 @@ pub trait Object: Serialize + DeserializeOwned + Clone + Default + std::fmt::Deb
         Vec::new()
     }
 
+    /// Check an update against the stored object (`old`): what may not change (upstream's
+    /// `ValidateUpdate`, e.g. a binding's `roleRef`). Runs after [`validate`](Self::validate).
+    fn validate_update(&self, _old: &Self) -> Vec<FieldError> {
+        Vec::new()
+    }
+
     /// What the apiserver resets on create (upstream's `PrepareForCreate`), e.g. the
     /// status of kinds whose status only controllers may write.
     fn prepare_for_create(&mut self) {}
@@ -79,6 +85,8 @@ pub struct KindOps {
     pub prepare_for_create: fn(&mut Value),
     /// Validate; an empty list means valid.
     pub validate: fn(&Value) -> Vec<FieldError>,
+    /// Validate an update: `(new, old)`.
+    pub validate_update: fn(&Value, &Value) -> Vec<FieldError>,
 }
 
 impl KindOps {
@@ -89,6 +97,7 @@ impl KindOps {
             default: default_value::<K>,
             prepare_for_create: prepare_value::<K>,
             validate: validate::<K>,
+            validate_update: validate_update::<K>,
         }
     }
 }
@@ -133,6 +142,14 @@ fn validate<K: Object>(value: &Value) -> Vec<FieldError> {
     match serde_json::from_value::<K>(value.clone()) {
         Ok(typed) => typed.validate(),
         Err(e) => vec![FieldError::invalid("", "", &e.to_string())],
+    }
+}
+
+fn validate_update<K: Object>(new: &Value, old: &Value) -> Vec<FieldError> {
+    match (serde_json::from_value::<K>(new.clone()), serde_json::from_value::<K>(old.clone())) {
+        (Ok(new), Ok(old)) => new.validate_update(&old),
+        // `validate` has reported an undecodable new object; an undecodable stored one has no rules to keep.
+        _ => Vec::new(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! tables and kubectl-lite all read it: to serve a new kind, add its type and one line here.
 
 use crate::object::KindOps;
-use crate::{apps, batch, coordination, core};
+use crate::{apps, authorization, batch, coordination, core, rbac};
 
 /// Everything the system needs to know about one resource (one kind in one group/version).
 #[derive(Clone, Copy)]
@@ -77,6 +77,11 @@ impl ResourceInfo {
         }
     }
 
+    /// Resources that are not stored: a create is answered at once (access reviews).
+    pub fn is_virtual(&self) -> bool {
+        self.verbs == CREATE_ONLY
+    }
+
     pub fn has_subresource(&self, sub: &str) -> bool {
         self.subresources.contains(&sub)
     }
@@ -88,6 +93,7 @@ impl ResourceInfo {
 }
 
 const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const CREATE_ONLY: &[&str] = &["create"];
 const NO_COLLECTION_DELETE: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 
 macro_rules! resource {
@@ -150,6 +156,19 @@ pub static RESOURCES: &[ResourceInfo] = &[
         subresources: ["status"], verbs: ALL_VERBS, field_labels: ["status.successful"]),
     resource!(coordination::Lease, "leases", "lease", [], namespaced: true, categories: [],
         subresources: [], verbs: ALL_VERBS, field_labels: []),
+    resource!(rbac::ClusterRoleBinding, "clusterrolebindings", "clusterrolebinding", [], namespaced: false, categories: [],
+        subresources: [], verbs: ALL_VERBS, field_labels: []),
+    resource!(rbac::ClusterRole, "clusterroles", "clusterrole", [], namespaced: false, categories: [],
+        subresources: [], verbs: ALL_VERBS, field_labels: []),
+    resource!(rbac::RoleBinding, "rolebindings", "rolebinding", [], namespaced: true, categories: [],
+        subresources: [], verbs: ALL_VERBS, field_labels: []),
+    resource!(rbac::Role, "roles", "role", [], namespaced: true, categories: [],
+        subresources: [], verbs: ALL_VERBS, field_labels: []),
+    // Reviews are questions answered at once and never stored (see `is_virtual`).
+    resource!(authorization::SelfSubjectAccessReview, "selfsubjectaccessreviews", "selfsubjectaccessreview", [],
+        namespaced: false, categories: [], subresources: [], verbs: CREATE_ONLY, field_labels: []),
+    resource!(authorization::SubjectAccessReview, "subjectaccessreviews", "subjectaccessreview", [],
+        namespaced: false, categories: [], subresources: [], verbs: CREATE_ONLY, field_labels: []),
 ];
 
 /// Every resource, in discovery order.

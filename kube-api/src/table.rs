@@ -76,6 +76,7 @@ pub fn row_cells(kind: &str, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         "DaemonSet" => rows::daemon_set(obj, now),
         "Job" => rows::job(obj, now),
         "Lease" => rows::lease(obj, now),
+        "RoleBinding" | "ClusterRoleBinding" => rows::role_binding(obj, now),
         _ => rows::default(obj),
     }
 }

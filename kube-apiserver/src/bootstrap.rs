@@ -1,7 +1,8 @@
 //! What exists as soon as the apiserver starts, as upstream: the namespaces `default`,
 //! `kube-system`, `kube-public` and `kube-node-lease`, and the `kubernetes` Service in
 //! `default` (the first address of the service range, port 443) with its Endpoints
-//! pointing at this apiserver.
+//! pointing at this apiserver; and the bootstrap RBAC roles and bindings
+//! ([`crate::auth::policy`]).
 
 use kube_api::object::FieldValidation;
 use kube_api::registry;
@@ -58,6 +59,18 @@ pub async fn ensure_defaults(state: &State) -> Result<()> {
                      "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
     });
     create_if_missing(state, endpoints, "default", body, &opts).await?;
+
+    let (roles, bindings) = crate::auth::policy::cluster_roles_and_bindings();
+    let cluster_roles = registry::by_plural(kube_api::rbac::GROUP, "clusterroles").ok_or(ApiError::NoSuchResource)?;
+    for role in roles {
+        let body = serde_json::to_value(role).map_err(|e| ApiError::Internal(e.to_string()))?;
+        create_if_missing(state, cluster_roles, "", body, &opts).await?;
+    }
+    let cluster_role_bindings = registry::by_plural(kube_api::rbac::GROUP, "clusterrolebindings").ok_or(ApiError::NoSuchResource)?;
+    for binding in bindings {
+        let body = serde_json::to_value(binding).map_err(|e| ApiError::Internal(e.to_string()))?;
+        create_if_missing(state, cluster_role_bindings, "", body, &opts).await?;
+    }
     Ok(())
 }
 

@@ -63,9 +63,11 @@ pub struct Config {
     /// If true, allow privileged containers.
     #[arg(long, default_value_t = false)]
     pub allow_privileged: bool,
-    /// Ordered list of plug-ins to do authorization on secure port (accepted; not enforced yet).
-    #[arg(long)]
-    pub authorization_mode: Option<String>,
+    /// Ordered list of plug-ins to do authorization on secure port. Comma-delimited list of:
+    /// AlwaysAllow,AlwaysDeny,RBAC,Node. (Users in system:masters, such as the insecure
+    /// port's, are always allowed.)
+    #[arg(long, default_value = "AlwaysAllow")]
+    pub authorization_mode: String,
     /// (Accepted; TLS comes in a later version.)
     #[arg(long)]
     pub client_ca_file: Option<String>,

@@ -152,10 +152,10 @@ mod tests {
     }
 
     #[test]
-    fn groups_list_apps_batch_and_coordination() {
+    fn groups_list_apps_batch_coordination_and_authorization() {
         let groups = group_list();
         let names: Vec<&str> = groups["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
-        assert_eq!(names, vec!["apps", "batch", "coordination.k8s.io"]);
+        assert_eq!(names, vec!["apps", "batch", "coordination.k8s.io", "rbac.authorization.k8s.io", "authorization.k8s.io"]);
         assert!(resource_list("apps", "v2").is_none());
     }
 }

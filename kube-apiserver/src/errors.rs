@@ -37,6 +37,10 @@ pub enum ApiError {
     /// 403: not allowed (e.g. creating in a terminating namespace).
     #[error("{0}")]
     Forbidden(String),
+    /// 403 about one resource (an authorizer said no), with upstream's details
+    /// `{name, group, kind: <resource>}`; the message is `auth::forbidden_message`'s.
+    #[error("{message}")]
+    ForbiddenResource { resource: String, group: String, name: String, message: String },
     /// 405: the verb is not served on this resource.
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
@@ -119,7 +123,7 @@ impl ApiError {
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict(_) => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
-            ApiError::Forbidden(_) => 403,
+            ApiError::Forbidden(_) | ApiError::ForbiddenResource { .. } => 403,
             ApiError::MethodNotAllowed => 405,
             ApiError::NotAcceptable => 406,
             ApiError::Gone(_) => 410,
@@ -137,7 +141,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict(_) => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Forbidden(_) | ApiError::ForbiddenResource { .. } => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::NotAcceptable => "NotAcceptable",
             ApiError::Gone(_) => "Expired",
@@ -156,6 +160,12 @@ impl ApiError {
                 name: name.clone(),
                 group: group.clone(),
                 kind: resource.split('.').next().unwrap_or_default().to_string(),
+                ..Default::default()
+            }),
+            ApiError::ForbiddenResource { resource, group, name, .. } => Some(StatusDetails {
+                name: name.clone(),
+                group: group.clone(),
+                kind: resource.clone(),
                 ..Default::default()
             }),
             ApiError::Conflict { resource, group, name, .. } => Some(StatusDetails {

@@ -83,6 +83,8 @@ pub struct ResolvedConfig {
     pub advertise_address: String,
     pub service_cidr: Cidr,
     pub node_port_range: (u16, u16),
+    /// `--authorization-mode`, parsed.
+    pub authorization_modes: Vec<auth::Mode>,
 }
 
 impl ResolvedConfig {
@@ -104,6 +106,7 @@ impl ResolvedConfig {
         let node_port_range = alloc::parse_port_range(&config.service_node_port_range)
             .with_context(|| format!("--service-node-port-range={}: expected FROM-TO", config.service_node_port_range))?;
         let advertise = config.advertise_address.unwrap_or(config.insecure_bind_address);
+        let authorization_modes = auth::Mode::parse_list(&config.authorization_mode).map_err(anyhow::Error::msg)?;
         Ok(ResolvedConfig {
             insecure_bind_address: config.insecure_bind_address,
             insecure_port: config.insecure_port,
@@ -111,6 +114,7 @@ impl ResolvedConfig {
             advertise_address: advertise.to_string(),
             service_cidr,
             node_port_range,
+            authorization_modes,
         })
     }
 }
@@ -121,6 +125,7 @@ impl State {
         let store = Store::new(backend.clone(), prefix);
         store.wait_ready().await;
         let prefix = store.prefix().to_string();
+        let authorizer = auth::Chain::from_modes(&config.authorization_modes, &store);
         State {
             service_ips: ServiceIps::new(backend.clone(), &prefix, config.service_cidr),
             node_ports: NodePorts::new(backend, &prefix, config.node_port_range.0, config.node_port_range.1),
@@ -128,7 +133,7 @@ impl State {
             store,
             metrics: metrics::Metrics::new(),
             kubelet_client: HttpClient::builder(TokioExecutor::new()).build_http(),
-            authorizer: auth::Chain::always_allow(),
+            authorizer,
             token_authenticators: Vec::new(),
         }
     }
@@ -144,7 +149,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let backend: Arc<dyn Backend> = Arc::new(backend);
     let compactor = tokio::spawn(compaction::run(backend.clone(), config.etcd_compaction_interval));
     let state = Arc::new(State::new(resolved, backend, &config.etcd_prefix).await);
-    bootstrap::ensure_defaults(&state).await.context("creating the default namespaces and the kubernetes Service")?;
+    bootstrap::ensure_defaults(&state).await.context("creating the default namespaces, the kubernetes Service and the bootstrap RBAC policy")?;
 
     let Some(addr) = server::insecure_address(&state) else {
         anyhow::bail!("--insecure-port=0 and no TLS yet: nothing to serve on");

@@ -86,9 +86,32 @@ pub async fn handle(state: &State, req: Request<Incoming>, user: UserInfo) -> Re
 
 type Routed = Result<(Response<Body>, String, String), (ApiError, String, String)>;
 
-async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, query: request::Query, headers: http::HeaderMap, body: Bytes) -> Routed {
+async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, query: request::Query, mut headers: http::HeaderMap, body: Bytes) -> Routed {
     let fixed = |v: serde_json::Value| Ok((value_response(StatusCode::OK, &v, Format::Json, &[]), method.to_string(), String::new()));
     let trimmed = path.trim_end_matches('/');
+    // `kubectl --as`: from here on the request is the impersonated user's.
+    let user = &match auth::impersonation::impersonate(&state.authorizer, user, &mut headers) {
+        Ok(u) => u,
+        Err(e) => return Err((e, method.to_string(), String::new())),
+    };
+    let info = match request::parse(method, trimmed, &query) {
+        Ok(info) => info,
+        Err(e) => return Err((e, method.to_string(), String::new())),
+    };
+    if info.is_none() {
+        // Non-resource requests (`/healthz`, `/version`, discovery, OpenAPI, `/metrics`) are
+        // authorized on their path with the lower-case HTTP method as verb.
+        let attrs = Attributes {
+            user: user.clone(),
+            verb: method.as_str().to_ascii_lowercase(),
+            resource_request: false,
+            path: path.to_string(),
+            ..Attributes::default()
+        };
+        if let Err(reason) = state.authorizer.check(&attrs) {
+            return Err((auth::forbidden(&attrs, &reason), method.to_string(), String::new()));
+        }
+    }
     if method == Method::GET {
         match trimmed {
             "/healthz" | "/livez" => return Ok((text(StatusCode::OK, "ok"), method.to_string(), String::new())),
@@ -130,10 +153,8 @@ async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, quer
             return fixed(doc);
         }
     }
-    let info = match request::parse(method, trimmed, &query) {
-        Ok(Some(info)) => info,
-        Ok(None) => return Err((ApiError::NoSuchResource, method.to_string(), String::new())),
-        Err(e) => return Err((e, method.to_string(), String::new())),
+    let Some(info) = info else {
+        return Err((ApiError::NoSuchResource, method.to_string(), String::new()));
     };
     let verb = info.verb.as_str().to_ascii_uppercase();
     let resource = info.resource.plural.to_string();
@@ -148,11 +169,20 @@ async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, quer
         subresource: info.subresource.clone(),
         name: info.name.clone(),
         path: path.to_string(),
+        field_selector: query.get("fieldSelector").cloned().unwrap_or_default(),
+        label_selector: query.get("labelSelector").cloned().unwrap_or_default(),
     };
     if let Err(reason) = state.authorizer.check(&attrs) {
-        return Err((ApiError::Forbidden(auth::forbidden_message(&attrs, &reason)), verb, resource));
+        return Err((auth::forbidden(&attrs, &reason), verb, resource));
     }
-    match handlers::serve(state, info, method, query, headers, body).await {
+    if info.resource.is_virtual() {
+        // Access reviews: answered by the authorizers, never stored.
+        return match (info.verb, info.subresource.as_str()) {
+            (request::Verb::Create, "") => auth::review::create(state, user, info.resource, &headers, &body).map(|r| (r, verb, resource.clone())).map_err(|e| (e, "CREATE".into(), resource)),
+            _ => Err((ApiError::MethodNotAllowed, verb, resource)),
+        };
+    }
+    match handlers::serve(state, user, info, method, query, headers, body).await {
         Ok(r) => Ok((r, verb, resource)),
         Err(e) => Err((e, verb, resource)),
     }

@@ -390,7 +390,8 @@ pub fn prepare_update(
             new["metadata"]["generation"] = json!(generation + 1);
         }
     }
-    let causes = (res.ops.validate)(&new);
+    let mut causes = (res.ops.validate)(&new);
+    causes.extend((res.ops.validate_update)(&new, current));
     if !causes.is_empty() {
         return Err(ApiError::invalid(res, str_at(&new, "/metadata/name"), causes));
     }

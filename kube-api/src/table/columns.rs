@@ -180,6 +180,24 @@ const JOB: &[Col] = &[
 const LEASE: &[Col] =
     &[NAME, ("Holder", "string", "", 0, "holderIdentity contains the identity of the holder of a current lease."), AGE];
 
+const ROLE_BINDING: &[Col] = &[
+    NAME,
+    ("Role", "string", "", 0, "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable."),
+    AGE,
+    ("Users", "string", "", 1, "Users in the roleBinding"),
+    ("Groups", "string", "", 1, "Groups in the roleBinding"),
+    ("ServiceAccounts", "string", "", 1, "ServiceAccounts in the roleBinding"),
+];
+
+const CLUSTER_ROLE_BINDING: &[Col] = &[
+    NAME,
+    ("Role", "string", "", 0, "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable."),
+    AGE,
+    ("Users", "string", "", 1, "Users in the clusterRoleBinding"),
+    ("Groups", "string", "", 1, "Groups in the clusterRoleBinding"),
+    ("ServiceAccounts", "string", "", 1, "ServiceAccounts in the clusterRoleBinding"),
+];
+
 /// The columns of upstream's default table (`k8s.io/apiserver/pkg/registry/rest/table.go`),
 /// used for kinds without a printer: the creation time as an RFC 3339 `date`.
 const DEFAULT: &[Col] = &[NAME, ("Created At", "date", "", 0, CREATION_TIMESTAMP_DOC)];
@@ -202,6 +220,8 @@ pub fn columns(kind: &str) -> Vec<TableColumnDefinition> {
         "DaemonSet" => DAEMON_SET,
         "Job" => JOB,
         "Lease" => LEASE,
+        "RoleBinding" => ROLE_BINDING,
+        "ClusterRoleBinding" => CLUSTER_ROLE_BINDING,
         _ => DEFAULT,
     };
     cols.iter()

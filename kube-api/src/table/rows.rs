@@ -401,6 +401,22 @@ pub(super) fn lease(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![name(obj), json!(str_(obj, "/spec/holderIdentity")), age(obj, now)]
 }
 
+/// RoleBinding and ClusterRoleBinding: Name, Role (`Kind/name`), Age, Users, Groups,
+/// ServiceAccounts (`namespace/name`), as upstream's `printRoleBinding` with `SubjectsStrings`.
+pub(super) fn role_binding(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let role = format!("{}/{}", str_(obj, "/roleRef/kind"), str_(obj, "/roleRef/name"));
+    let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
+    for s in arr(obj, "/subjects") {
+        match str_(s, "/kind") {
+            "User" => users.push(str_(s, "/name").to_string()),
+            "Group" => groups.push(str_(s, "/name").to_string()),
+            "ServiceAccount" => sas.push(format!("{}/{}", str_(s, "/namespace"), str_(s, "/name"))),
+            _ => {}
+        }
+    }
+    vec![name(obj), json!(role), age(obj, now), json!(users.join(", ")), json!(groups.join(", ")), json!(sas.join(", "))]
+}
+
 /// Upstream's default row for kinds without a printer: Name, Created At (RFC 3339, UTC).
 pub(super) fn default(obj: &Value) -> Vec<Value> {
     // Go formats an unset time as its zero value.

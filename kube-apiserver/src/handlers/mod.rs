@@ -18,6 +18,7 @@ use kube_api::table::IncludeObject;
 use kube_api::ResourceInfo;
 use serde_json::Value;
 
+use crate::auth::UserInfo;
 use crate::errors::{ApiError, Result};
 use crate::negotiate::{self, Format};
 use crate::request::{Query, RequestInfo, Verb};
@@ -30,6 +31,8 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 /// Everything a handler needs about the request.
 pub struct Ctx<'a> {
     pub state: &'a State,
+    /// Who is asking (after impersonation): admission rules that depend on the user read it.
+    pub user: UserInfo,
     pub info: RequestInfo,
     pub query: Query,
     pub headers: HeaderMap,
@@ -38,9 +41,9 @@ pub struct Ctx<'a> {
 }
 
 /// Serve one resource request.
-pub async fn serve(state: &State, info: RequestInfo, method: &Method, query: Query, headers: HeaderMap, body: Bytes) -> Result<Response<Body>> {
+pub async fn serve(state: &State, user: &UserInfo, info: RequestInfo, method: &Method, query: Query, headers: HeaderMap, body: Bytes) -> Result<Response<Body>> {
     let format = negotiate::accepted_format(&headers)?;
-    let ctx = Ctx { state, info, query, headers, format, body };
+    let ctx = Ctx { state, user: user.clone(), info, query, headers, format, body };
     let sub = ctx.info.subresource.as_str();
     match (ctx.info.verb, sub) {
         (Verb::Get, "") => read::get(&ctx).await,

@@ -32,6 +32,7 @@ async fn create_object(ctx: &Ctx<'_>, body: Value, opts: &WriteOptions, record_u
     let namespace = &ctx.info.namespace;
     admission::check_namespace(ctx.state, res, namespace).await?;
     let (mut object, warnings) = prepare_create(res, namespace, body, opts)?;
+    crate::auth::escalation::check(ctx.state, &ctx.user, res, namespace, &object)?;
     if record_update {
         record_manager(&Value::Null, &mut object, opts, res.kind);
     }
@@ -54,6 +55,7 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     let body = ctx.body_value()?;
     let sub = ctx.info.subresource.as_str();
     let sub = if sub == "finalize" { "" } else { sub };
+    crate::auth::escalation::check(ctx.state, &ctx.user, ctx.res(), &ctx.info.namespace, &body)?;
     let written = ctx.state.store.update(ctx.res(), &ctx.info.namespace, &ctx.info.name, sub, body, &opts).await?;
     ctx.object_response(StatusCode::OK, &written.object, &written.warnings)
 }
@@ -106,6 +108,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
                 let applied = kube_api::apply::apply(Some(&current), &patch, &opts.field_manager, force, res.kind, &now)
                     .map_err(|e| apply_error(ctx, e))?;
                 let (new, w) = prepare_update(res, sub, &current, applied, &opts)?;
+                crate::auth::escalation::check(ctx.state, &ctx.user, res, namespace, &new)?;
                 warnings = w;
                 Ok(new)
             })
@@ -126,6 +129,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
             let mut patched = apply_patch(patch_type, &current, &patch, res.kind)?;
             record_manager(&current, &mut patched, &opts, res.kind);
             let (new, w) = prepare_update(res, sub, &current, patched, &opts)?;
+            crate::auth::escalation::check(ctx.state, &ctx.user, res, namespace, &new)?;
             warnings = w;
             Ok(new)
         })
