@@ -11,7 +11,7 @@
 //! - [`registry`]: the one table of kinds (group, version, kind, plural, short names,
 //!   namespaced, categories, subresources) that routing, discovery, storage keys and
 //!   kubectl-lite all read.
-//! - [`core`], [`apps`], [`batch`], [`coordination`], [`autoscaling`]: the kinds, one module
+//! - [`core`], [`apps`], [`batch`], [`coordination`], [`autoscaling`], [`authentication`]: the kinds, one module
 //!   per API group, with their defaulting and validation beside them.
 //! - [`labels`], [`fields`]: label and field selectors.
 //! - [`quantity`]: resource quantities (`100m`, `128Mi`) with exact arithmetic.
@@ -27,6 +27,7 @@
 
 pub mod apply;
 pub mod apps;
+pub mod authentication;
 pub mod autoscaling;
 pub mod batch;
 pub mod coordination;

@@ -2,7 +2,7 @@
 //! tables and kubectl-lite all read it: to serve a new kind, add its type and one line here.
 
 use crate::object::KindOps;
-use crate::{apps, batch, coordination, core};
+use crate::{apps, authentication, batch, coordination, core};
 
 /// Everything the system needs to know about one resource (one kind in one group/version).
 #[derive(Clone, Copy)]
@@ -137,7 +137,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!(core::ReplicationController, "replicationcontrollers", "replicationcontroller", ["rc"], namespaced: true,
         categories: ["all"], subresources: ["status", "scale"], verbs: ALL_VERBS, field_labels: ["status.replicas"]),
     resource!(core::ServiceAccount, "serviceaccounts", "serviceaccount", ["sa"], namespaced: true, categories: [],
-        subresources: [], verbs: ALL_VERBS, field_labels: []),
+        subresources: ["token"], verbs: ALL_VERBS, field_labels: []),
     resource!(apps::Deployment, "deployments", "deployment", ["deploy"], namespaced: true, categories: ["all"],
         subresources: ["status", "scale"], verbs: ALL_VERBS, field_labels: []),
     resource!(apps::ReplicaSet, "replicasets", "replicaset", ["rs"], namespaced: true, categories: ["all"],
@@ -150,6 +150,9 @@ pub static RESOURCES: &[ResourceInfo] = &[
         subresources: ["status"], verbs: ALL_VERBS, field_labels: ["status.successful"]),
     resource!(coordination::Lease, "leases", "lease", [], namespaced: true, categories: [],
         subresources: [], verbs: ALL_VERBS, field_labels: []),
+    // Not stored: a POST is answered in the same object (see `authentication`).
+    resource!(authentication::TokenReview, "tokenreviews", "tokenreview", [], namespaced: false, categories: [],
+        subresources: [], verbs: &["create"], field_labels: []),
 ];
 
 /// Every resource, in discovery order.

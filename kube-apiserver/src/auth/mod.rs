@@ -8,6 +8,12 @@
 //! 2. **Authorization** asks each configured [`Authorizer`] in turn (`--authorization-mode`,
 //!    e.g. `Node,RBAC`) about the request's [`Attributes`]: the first `Allow` or `Deny` wins;
 //!    if all have no opinion the request is forbidden (403).
+//!
+//! Service-account tokens: [`keys`] reads the key files, [`serviceaccount`] issues the JWTs
+//! and is the [`TokenAuthenticator`] that accepts them back.
+
+pub mod keys;
+pub mod serviceaccount;
 
 use std::collections::BTreeMap;
 
@@ -53,6 +59,13 @@ pub trait TokenAuthenticator: Send + Sync {
     /// `None`: not a token this authenticator knows, ask the next one; `Some(Err(why))`: a
     /// token of its kind that is invalid or expired (the request gets 401).
     async fn authenticate(&self, token: &str) -> Option<Result<UserInfo, String>>;
+
+    /// The same for a token meant for one of `audiences` (a TokenReview's
+    /// `spec.audiences`); authenticators that do not know audiences ignore them.
+    async fn authenticate_for(&self, token: &str, audiences: &[String]) -> Option<Result<UserInfo, String>> {
+        let _ = audiences;
+        self.authenticate(token).await
+    }
 }
 
 /// What is being asked, in the words authorizers use (upstream's `authorizer.Attributes`).
