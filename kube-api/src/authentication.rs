@@ -157,13 +157,6 @@ impl Object for TokenReview {
     fn metadata_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
-
-    fn validate(&self) -> Vec<FieldError> {
-        if self.spec.token.is_empty() {
-            return vec![FieldError::required("spec.token")];
-        }
-        Vec::new()
-    }
 }
 
 #[cfg(test)]

@@ -282,6 +282,9 @@ impl Authenticator {
                     ErrorKind::InvalidAudience => {
                         return Err(format!("token audiences {:?} is invalid for the target audiences {audiences:?}", token_audiences(token)))
                     }
+                    ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+                        return Err("invalid bearer token: malformed".into())
+                    }
                     other => return Err(format!("invalid service account token: {other:?}")),
                 },
             }

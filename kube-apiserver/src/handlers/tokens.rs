@@ -14,7 +14,7 @@ use kube_api::authentication::{TokenRequest, TokenReview, UserInfo as ReviewUser
 use kube_api::meta::Time;
 use kube_api::registry;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{Body, Ctx};
 use crate::auth::serviceaccount::{self, Bound, TokenSpec, EXTENDED_EXPIRATION_SECONDS, WARN_ONLY_EXPIRATION_SECONDS};
@@ -117,12 +117,7 @@ pub async fn token_request(ctx: &Ctx<'_>) -> Result<Response<Body>> {
 pub async fn token_review(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     let mut review: TokenReview = typed_body(ctx, "TokenReview")?;
     if review.spec.token.is_empty() {
-        return Err(ApiError::Invalid {
-            kind: "TokenReview".into(),
-            group: GROUP.into(),
-            name: String::new(),
-            causes: vec![kube_api::validation::FieldError::required("spec.token")],
-        });
+        return Err(ApiError::BadRequest("token is required for TokenReview in authentication".into()));
     }
     let mut errors = Vec::new();
     for authenticator in &ctx.state.token_authenticators {
@@ -148,8 +143,6 @@ pub async fn token_review(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     let mut out = serde_json::to_value(&review).map_err(|e| ApiError::Internal(e.to_string()))?;
     out["apiVersion"] = json!(format!("{GROUP}/v1"));
     out["kind"] = json!("TokenReview");
-    // The token is a secret: upstream does not echo it back either.
-    out["spec"]["token"] = Value::String(String::new());
     ctx.object_response(StatusCode::CREATED, &out, &[])
 }
 
