@@ -20,6 +20,7 @@
 //!   and [`run`]: serve `/healthz`, win the `kube-controller-manager` lease, start the
 //!   enabled controllers, stop them all on shutdown.
 //! - [`serve`]: `/healthz` and `/metrics` on `--secure-port` (plain HTTP for now).
+//! - [`credentials`]: `--use-service-account-credentials`, one service account per controller.
 //! - [`controllers`]: one file per controller; shared helpers in
 //!   [`controllers::pod_control`] (pod ranking, readiness, adoption, slow-start batches).
 //!
