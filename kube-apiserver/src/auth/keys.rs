@@ -59,7 +59,7 @@ pub enum PublicKey {
 /// The private key tokens are signed with.
 #[derive(Clone)]
 pub enum PrivateKey {
-    Rsa(rsa::RsaPrivateKey),
+    Rsa(Box<rsa::RsaPrivateKey>),
     Ec(p256::SecretKey),
 }
 
@@ -129,10 +129,10 @@ fn parse_block(block: &pem::Pem, path: &str) -> Result<Option<Block>, KeyError> 
     let der = block.contents();
     let invalid = |detail: String| KeyError::Invalid { path: path.into(), tag: tag.into(), detail };
     let parsed = match tag {
-        "RSA PRIVATE KEY" => Block::Private(PrivateKey::Rsa(rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| invalid(e.to_string()))?)),
+        "RSA PRIVATE KEY" => Block::Private(PrivateKey::Rsa(Box::new(rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| invalid(e.to_string()))?))),
         "EC PRIVATE KEY" => Block::Private(PrivateKey::Ec(p256::SecretKey::from_sec1_der(der).map_err(|e| invalid(format!("{e} (only P-256 keys are supported)")))?)),
         "PRIVATE KEY" => match rsa::RsaPrivateKey::from_pkcs8_der(der) {
-            Ok(k) => Block::Private(PrivateKey::Rsa(k)),
+            Ok(k) => Block::Private(PrivateKey::Rsa(Box::new(k))),
             Err(_) => Block::Private(PrivateKey::Ec(
                 p256::SecretKey::from_pkcs8_der(der).map_err(|e| invalid(format!("neither an RSA nor a P-256 key: {e}")))?,
             )),

@@ -53,7 +53,7 @@ fn spec(sa: &Value) -> TokenSpec<'_> {
 
 #[tokio::test]
 async fn an_rs256_token_names_its_service_account_and_is_accepted_back() {
-    let f = fixture(PrivateKey::Rsa(rsa_key())).await;
+    let f = fixture(PrivateKey::Rsa(Box::new(rsa_key()))).await;
     let claims = claims(ISSUER, &spec(&f.sa), now());
     assert_eq!(claims.sub, "system:serviceaccount:default:default");
     assert_eq!(claims.kubernetes.serviceaccount.uid, str_at(&f.sa, "/metadata/uid"));
@@ -61,7 +61,7 @@ async fn an_rs256_token_names_its_service_account_and_is_accepted_back() {
     let token = f.issuer.sign(&claims).unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
-    assert_eq!(header.kid, Some(PrivateKey::Rsa(rsa_key()).public_key().key_id()));
+    assert_eq!(header.kid, Some(PrivateKey::Rsa(Box::new(rsa_key())).public_key().key_id()));
 
     let user = f.auth.authenticate(&token).await.unwrap().unwrap();
     assert_eq!(user.name, "system:serviceaccount:default:default");
@@ -128,7 +128,7 @@ async fn a_token_dies_with_its_service_account_even_if_recreated() {
 
 #[tokio::test]
 async fn a_pod_bound_token_carries_the_pod_and_dies_with_it() {
-    let f = fixture(PrivateKey::Rsa(rsa_key())).await;
+    let f = fixture(PrivateKey::Rsa(Box::new(rsa_key()))).await;
     let pod = create(&f.store, "pods", json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).await;
     let mut s = spec(&f.sa);
     s.bound = Some(Bound::Pod(&pod));
