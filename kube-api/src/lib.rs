@@ -12,7 +12,7 @@
 //!   namespaced, categories, subresources) that routing, discovery, storage keys and
 //!   kubectl-lite all read.
 //! - [`core`], [`apps`], [`batch`], [`coordination`], [`autoscaling`], [`rbac`],
-//!   [`authorization`]: the kinds, one module
+//!   [`authorization`], [`authentication`]: the kinds, one module
 //!   per API group, with their defaulting and validation beside them.
 //! - [`labels`], [`fields`]: label and field selectors.
 //! - [`quantity`]: resource quantities (`100m`, `128Mi`) with exact arithmetic.
@@ -28,6 +28,7 @@
 
 pub mod apply;
 pub mod apps;
+pub mod authentication;
 pub mod authorization;
 pub mod autoscaling;
 pub mod batch;

@@ -2,7 +2,7 @@
 //! tables and kubectl-lite all read it: to serve a new kind, add its type and one line here.
 
 use crate::object::KindOps;
-use crate::{apps, authorization, batch, coordination, core, rbac};
+use crate::{apps, authentication, authorization, batch, coordination, core, rbac};
 
 /// Everything the system needs to know about one resource (one kind in one group/version).
 #[derive(Clone, Copy)]
@@ -77,7 +77,7 @@ impl ResourceInfo {
         }
     }
 
-    /// Resources that are not stored: a create is answered at once (access reviews).
+    /// Resources that are not stored: a create is answered at once (access and token reviews).
     pub fn is_virtual(&self) -> bool {
         self.verbs == CREATE_ONLY
     }
@@ -143,7 +143,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!(core::ReplicationController, "replicationcontrollers", "replicationcontroller", ["rc"], namespaced: true,
         categories: ["all"], subresources: ["status", "scale"], verbs: ALL_VERBS, field_labels: ["status.replicas"]),
     resource!(core::ServiceAccount, "serviceaccounts", "serviceaccount", ["sa"], namespaced: true, categories: [],
-        subresources: [], verbs: ALL_VERBS, field_labels: []),
+        subresources: ["token"], verbs: ALL_VERBS, field_labels: []),
     resource!(apps::Deployment, "deployments", "deployment", ["deploy"], namespaced: true, categories: ["all"],
         subresources: ["status", "scale"], verbs: ALL_VERBS, field_labels: []),
     resource!(apps::ReplicaSet, "replicasets", "replicaset", ["rs"], namespaced: true, categories: ["all"],
@@ -169,6 +169,9 @@ pub static RESOURCES: &[ResourceInfo] = &[
         namespaced: false, categories: [], subresources: [], verbs: CREATE_ONLY, field_labels: []),
     resource!(authorization::SubjectAccessReview, "subjectaccessreviews", "subjectaccessreview", [],
         namespaced: false, categories: [], subresources: [], verbs: CREATE_ONLY, field_labels: []),
+    // Not stored: a POST is answered in the same object (see `authentication`).
+    resource!(authentication::TokenReview, "tokenreviews", "tokenreview", [], namespaced: false, categories: [],
+        subresources: [], verbs: CREATE_ONLY, field_labels: []),
 ];
 
 /// Every resource, in discovery order.

@@ -6,6 +6,10 @@
 //!   create and released on delete; an update keeps the allocated values.
 //! - **Pods**: graceful deletion (a pod bound to a node is only marked; its kubelet stops the
 //!   containers and then deletes it with grace 0).
+//! - **ServiceAccount** ([`service_account`]), only when the apiserver can issue tokens
+//!   (`--service-account-signing-key-file`): a new pod's service account must exist, and
+//!   every container gets the token volume mounted at
+//!   `/var/run/secrets/kubernetes.io/serviceaccount`.
 
 use std::net::Ipv4Addr;
 
@@ -185,6 +189,105 @@ pub fn pod_grace_period(object: &Value, requested: Option<i64>) -> Option<i64> {
     Some(grace.max(0))
 }
 
+/// Where every container finds its service-account token, `ca.crt` and `namespace`.
+pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// The prefix of the token volume's name (`kube-api-access-x7k2q`).
+pub const TOKEN_VOLUME_PREFIX: &str = "kube-api-access-";
+/// The ConfigMap the controller manager publishes in every namespace (`--root-ca-file`).
+pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+
+/// The ServiceAccount admission plugin, on a new pod (already defaulted, so
+/// `spec.serviceAccountName` is set, `default` if the user gave none). Upstream's
+/// `plugin/pkg/admission/serviceaccount`:
+/// - the service account must exist (403 otherwise, upstream's message);
+/// - unless `automountServiceAccountToken: false` (on the pod, else on the service
+///   account), a projected volume `kube-api-access-XXXXX` (token, `ca.crt`, namespace) is
+///   added and mounted read-only in every container and init container that does not
+///   already mount something at [`TOKEN_MOUNT_PATH`].
+///
+/// Mirror pods (the kubelet's static pods) are left as they are: the kubelet would not
+/// recognise a changed spec.
+pub async fn service_account(state: &State, res: &ResourceInfo, pod: &mut Value) -> Result<()> {
+    if !is_core(res, "pods") || state.service_account_tokens.is_none() {
+        return Ok(());
+    }
+    if pod.pointer("/metadata/annotations/kubernetes.io~1config.mirror").is_some() {
+        return Ok(());
+    }
+    let namespace = str_at(pod, "/metadata/namespace").to_string();
+    let sa_name = match str_at(pod, "/spec/serviceAccountName") {
+        "" => "default".to_string(),
+        n => n.to_string(),
+    };
+    let accounts = kube_api::registry::by_plural("", "serviceaccounts").ok_or(ApiError::NoSuchResource)?;
+    let sa = match state.store.get(accounts, &namespace, &sa_name).await {
+        Ok(sa) => sa,
+        Err(ApiError::NotFound { .. }) => {
+            let mut name = str_at(pod, "/metadata/generateName");
+            if name.is_empty() {
+                name = str_at(pod, "/metadata/name");
+            }
+            return Err(ApiError::Forbidden(format!(
+                "pods \"{name}\" is forbidden: error looking up service account {namespace}/{sa_name}: serviceaccount \"{sa_name}\" not found"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let automount = pod
+        .pointer("/spec/automountServiceAccountToken")
+        .or_else(|| sa.get("automountServiceAccountToken"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    if automount {
+        mount_token(pod, &crate::store::random_suffix());
+    }
+    Ok(())
+}
+
+/// Adds the token volume and its mounts (upstream's `mountServiceAccountToken`).
+pub fn mount_token(pod: &mut Value, suffix: &str) {
+    let existing = pod
+        .pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .and_then(|vs| vs.iter().map(|v| str_at(v, "/name")).find(|n| n.starts_with(TOKEN_VOLUME_PREFIX)))
+        .map(String::from);
+    let volume_name = existing.clone().unwrap_or_else(|| format!("{TOKEN_VOLUME_PREFIX}{suffix}"));
+    let mut needs_volume = false;
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = pod.pointer_mut(&format!("/spec/{list}")).and_then(Value::as_array_mut) else { continue };
+        for c in containers {
+            let mounts = c.pointer("/volumeMounts").and_then(Value::as_array);
+            if mounts.is_some_and(|ms| ms.iter().any(|m| str_at(m, "/mountPath") == TOKEN_MOUNT_PATH)) {
+                continue;
+            }
+            let mount = json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
+            match c.get_mut("volumeMounts").and_then(Value::as_array_mut) {
+                Some(ms) => ms.push(mount),
+                None => c["volumeMounts"] = json!([mount]),
+            }
+            needs_volume = true;
+        }
+    }
+    if existing.is_some() || !needs_volume {
+        return;
+    }
+    let volume = json!({
+        "name": volume_name,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": crate::auth::serviceaccount::WARN_ONLY_EXPIRATION_SECONDS, "path": "token"}},
+                {"configMap": {"name": ROOT_CA_CONFIG_MAP, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+            ],
+            "defaultMode": kube_api::core::pod_rules::DEFAULT_MODE,
+        },
+    });
+    match pod.pointer_mut("/spec/volumes").and_then(Value::as_array_mut) {
+        Some(vs) => vs.push(volume),
+        None => pod["spec"]["volumes"] = json!([volume]),
+    }
+}
+
 pub fn is_core(res: &ResourceInfo, plural: &str) -> bool {
     res.group.is_empty() && res.plural == plural
 }
@@ -200,6 +303,33 @@ mod tests {
         assert_eq!(pod_grace_period(&json!({"spec": {"nodeName": "n1"}}), None), Some(30));
         assert_eq!(pod_grace_period(&json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 5}}), None), Some(5));
         assert_eq!(pod_grace_period(&json!({"spec": {"nodeName": "n1"}}), Some(0)), Some(0));
+    }
+
+    #[test]
+    fn every_container_mounts_the_token_volume_once() {
+        let mut pod = json!({"spec": {
+            "initContainers": [{"name": "init"}],
+            "containers": [
+                {"name": "a", "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                {"name": "b", "volumeMounts": [{"name": "mine", "mountPath": TOKEN_MOUNT_PATH}]},
+            ],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+        }});
+        mount_token(&mut pod, "x7k2q");
+        let mount = json!({"name": "kube-api-access-x7k2q", "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
+        assert_eq!(pod["spec"]["initContainers"][0]["volumeMounts"], json!([mount]));
+        assert_eq!(pod["spec"]["containers"][0]["volumeMounts"][1], mount);
+        assert_eq!(pod["spec"]["containers"][1]["volumeMounts"].as_array().unwrap().len(), 1, "its own mount at the path wins");
+        let volume = &pod["spec"]["volumes"][1];
+        assert_eq!(volume["name"], "kube-api-access-x7k2q");
+        assert_eq!(volume["projected"]["defaultMode"], 420);
+        assert_eq!(volume["projected"]["sources"][0]["serviceAccountToken"], json!({"expirationSeconds": 3607, "path": "token"}));
+        assert_eq!(volume["projected"]["sources"][1]["configMap"]["name"], "kube-root-ca.crt");
+        assert_eq!(volume["projected"]["sources"][2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"], "metadata.namespace");
+        // Admitting again (a pod that already has the volume) adds nothing.
+        let before = pod.clone();
+        mount_token(&mut pod, "other");
+        assert_eq!(pod, before);
     }
 
     #[test]

@@ -86,15 +86,35 @@ pub struct Config {
     /// (Accepted; TLS comes in a later version.)
     #[arg(long)]
     pub etcd_keyfile: Option<String>,
-    /// (Accepted; service account tokens come in a later version.)
+    /// File containing PEM-encoded x509 RSA or ECDSA private or public keys (or
+    /// certificates), used to verify ServiceAccount tokens. May be given several times.
+    /// Defaults to --service-account-signing-key-file.
     #[arg(long)]
-    pub service_account_key_file: Option<String>,
-    /// (Accepted; service account tokens come in a later version.)
+    pub service_account_key_file: Vec<std::path::PathBuf>,
+    /// Path to the file that contains the current private key of the service account
+    /// token issuer (RSA or ECDSA P-256; PKCS#1, SEC1 or PKCS#8). The issuer signs issued
+    /// ID tokens with this key. Without it, no token is issued and the ServiceAccount
+    /// admission plugin leaves pods alone.
     #[arg(long)]
-    pub service_account_signing_key_file: Option<String>,
-    /// (Accepted; service account tokens come in a later version.)
+    pub service_account_signing_key_file: Option<std::path::PathBuf>,
+    /// Identifier of the service account token issuer: the `iss` claim of issued tokens.
+    /// May be given several times: the first signs, all are accepted.
     #[arg(long)]
-    pub service_account_issuer: Option<String>,
+    pub service_account_issuer: Vec<String>,
+    /// The maximum validity duration of a token created by the service account token
+    /// issuer (e.g. `24h`). A TokenRequest asking for longer gets this. Must be at least 1h.
+    #[arg(long, value_parser = crate::compaction::parse_duration)]
+    pub service_account_max_token_expiration: Option<std::time::Duration>,
+    /// Turns on projected service account expiration extension during token generation:
+    /// the 3607-second tokens admission asks for are issued for a year, with a warning
+    /// time, so that a kubelet that fails to refresh them does not break the pod.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub service_account_extend_token_expiration: bool,
+    /// Identifiers of the API. The service account token authenticator will validate that
+    /// tokens used against the API are bound to at least one of these audiences. Defaults
+    /// to the first --service-account-issuer.
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
 
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info", env = "RUST_LOG")]

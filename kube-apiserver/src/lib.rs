@@ -72,6 +72,9 @@ pub struct State {
     pub authorizer: auth::Chain,
     /// Bearer-token authenticators of the secure port, asked in order.
     pub token_authenticators: Vec<Arc<dyn auth::TokenAuthenticator>>,
+    /// Service-account token issuing (`--service-account-signing-key-file`); `None`
+    /// without a signing key: no TokenRequest, and pods get no token volume.
+    pub service_account_tokens: Option<auth::serviceaccount::Tokens>,
 }
 
 /// The configuration after defaults that depend on other flags are applied.
@@ -135,6 +138,7 @@ impl State {
             kubelet_client: HttpClient::builder(TokioExecutor::new()).build_http(),
             authorizer,
             token_authenticators: Vec::new(),
+            service_account_tokens: None,
         }
     }
 }
@@ -142,13 +146,23 @@ impl State {
 /// Run the apiserver until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let resolved = ResolvedConfig::from_flags(&config)?;
+    let service_accounts = auth::serviceaccount::Settings::from_flags(&config).map_err(anyhow::Error::msg)?;
     tracing::info!("connecting to etcd at {}", config.etcd_servers.join(","));
     let backend = EtcdBackend::connect(&config.etcd_servers)
         .await
         .with_context(|| format!("cannot reach etcd at {}", config.etcd_servers.join(",")))?;
     let backend: Arc<dyn Backend> = Arc::new(backend);
     let compactor = tokio::spawn(compaction::run(backend.clone(), config.etcd_compaction_interval));
-    let state = Arc::new(State::new(resolved, backend, &config.etcd_prefix).await);
+    let mut state = State::new(resolved, backend, &config.etcd_prefix).await;
+    if let Some(settings) = service_accounts {
+        let (tokens, authenticator) = settings.build(state.store.clone()).map_err(anyhow::Error::msg)?;
+        if tokens.is_none() {
+            tracing::info!("no --service-account-signing-key-file: service-account tokens are verified but not issued");
+        }
+        state.service_account_tokens = tokens;
+        state.token_authenticators.push(Arc::new(authenticator));
+    }
+    let state = Arc::new(state);
     bootstrap::ensure_defaults(&state).await.context("creating the default namespaces, the kubernetes Service and the bootstrap RBAC policy")?;
 
     let Some(addr) = server::insecure_address(&state) else {

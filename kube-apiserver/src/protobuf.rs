@@ -118,6 +118,7 @@ const KEEP_ZERO: &[&str] = &[
     "*.controller",
     "*.blockOwnerDeletion",
     "ClientIPConfig.timeoutSeconds",
+    "TokenRequestSpec.expirationSeconds",
     "*.remainingItemCount",
 ];
 

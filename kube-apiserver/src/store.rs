@@ -49,6 +49,7 @@ impl Default for WriteOptions {
 }
 
 /// The objects stored for every resource, with one watch cache per resource.
+#[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
     prefix: String,
@@ -513,7 +514,7 @@ pub fn set_resource_version(object: &mut Value, revision: i64) {
 }
 
 /// Five characters from upstream's alphabet for generated names (no vowels, no look-alikes).
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
 }

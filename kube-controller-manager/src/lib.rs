@@ -20,6 +20,7 @@
 //!   and [`run`]: serve `/healthz`, win the `kube-controller-manager` lease, start the
 //!   enabled controllers, stop them all on shutdown.
 //! - [`serve`]: `/healthz` and `/metrics` on `--secure-port` (plain HTTP for now).
+//! - [`credentials`]: `--use-service-account-credentials`, one service account per controller.
 //! - [`controllers`]: one file per controller; shared helpers in
 //!   [`controllers::pod_control`] (pod ranking, readiness, adoption, slow-start batches).
 //!
@@ -27,6 +28,7 @@
 //! shuts down, workers finish the reconcile they are in, the lease is released.
 
 pub mod controllers;
+pub mod credentials;
 pub mod options;
 pub mod serve;
 
@@ -46,7 +48,11 @@ pub use options::Options;
 /// and the token that stops it (cancelled on shutdown or when leadership is lost).
 #[derive(Clone)]
 pub struct ControllerContext {
+    /// The controller's own client: the manager's identity, or with
+    /// `--use-service-account-credentials` the controller's service account.
     pub client: Client,
+    /// The manager's identity, which the shared informers read with.
+    pub root_client: Client,
     pub factory: InformerFactory,
     pub options: Arc<Options>,
     pub cancel: CancellationToken,
@@ -68,6 +74,7 @@ impl ControllerContext {
     pub fn new(client: Client, options: Arc<Options>, cancel: CancellationToken) -> ControllerContext {
         let ctx = ControllerContext {
             factory: InformerFactory::new(client.clone(), cancel.clone()),
+            root_client: client.clone(),
             client,
             options,
             cancel,
@@ -81,7 +88,7 @@ impl ControllerContext {
     /// indexes they need.)
     pub fn informer<K: Object>(&self) -> Informer<K> {
         self.factory.informer_with(
-            Api::all(self.client.clone()),
+            Api::all(self.root_client.clone()),
             Selectors::default(),
             vec![by_namespace(), by_owner_uid(), by_uid()],
         )
@@ -90,7 +97,7 @@ impl ControllerContext {
     /// The shared pod informer (also indexed by `spec.nodeName`).
     pub fn pods(&self) -> Informer<Pod> {
         self.factory.informer_with(
-            Api::all(self.client.clone()),
+            Api::all(self.root_client.clone()),
             Selectors::default(),
             vec![by_namespace(), by_owner_uid(), by_uid(), pods_by_node()],
         )
@@ -111,22 +118,27 @@ pub struct ControllerDescriptor {
     pub name: &'static str,
     /// Whether `*` enables it.
     pub on_by_default: bool,
+    /// The service account it runs as with `--use-service-account-credentials`
+    /// (`kube-system/<name>`; upstream's names, which RBAC's `system:controller:*` roles use).
+    pub service_account: &'static str,
     pub start: StartFn,
 }
 
 /// Every controller this binary knows, in upstream's names. `--controllers` picks from it.
 pub static CONTROLLERS: &[ControllerDescriptor] = &[
-    ControllerDescriptor { name: "replicaset", on_by_default: true, start: controllers::replicaset::start_replicaset },
-    ControllerDescriptor { name: "replicationcontroller", on_by_default: true, start: controllers::replicaset::start_replication_controller },
-    ControllerDescriptor { name: "deployment", on_by_default: true, start: controllers::deployment::start },
-    ControllerDescriptor { name: "garbagecollector", on_by_default: true, start: controllers::garbage_collector::start },
-    ControllerDescriptor { name: "namespace", on_by_default: true, start: controllers::namespace::start },
-    ControllerDescriptor { name: "endpoint", on_by_default: true, start: controllers::endpoints::start },
-    ControllerDescriptor { name: "nodelifecycle", on_by_default: true, start: controllers::node_lifecycle::start },
-    ControllerDescriptor { name: "nodeipam", on_by_default: true, start: controllers::node_ipam::start },
-    ControllerDescriptor { name: "job", on_by_default: true, start: controllers::job::start },
-    ControllerDescriptor { name: "daemonset", on_by_default: true, start: controllers::daemonset::start },
-    ControllerDescriptor { name: "statefulset", on_by_default: true, start: controllers::statefulset::start },
+    ControllerDescriptor { name: "replicaset", on_by_default: true, service_account: "replicaset-controller", start: controllers::replicaset::start_replicaset },
+    ControllerDescriptor { name: "replicationcontroller", on_by_default: true, service_account: "replication-controller", start: controllers::replicaset::start_replication_controller },
+    ControllerDescriptor { name: "deployment", on_by_default: true, service_account: "deployment-controller", start: controllers::deployment::start },
+    ControllerDescriptor { name: "garbagecollector", on_by_default: true, service_account: "generic-garbage-collector", start: controllers::garbage_collector::start },
+    ControllerDescriptor { name: "namespace", on_by_default: true, service_account: "namespace-controller", start: controllers::namespace::start },
+    ControllerDescriptor { name: "endpoint", on_by_default: true, service_account: "endpoint-controller", start: controllers::endpoints::start },
+    ControllerDescriptor { name: "nodelifecycle", on_by_default: true, service_account: "node-controller", start: controllers::node_lifecycle::start },
+    ControllerDescriptor { name: "nodeipam", on_by_default: true, service_account: "node-controller", start: controllers::node_ipam::start },
+    ControllerDescriptor { name: "job", on_by_default: true, service_account: "job-controller", start: controllers::job::start },
+    ControllerDescriptor { name: "daemonset", on_by_default: true, service_account: "daemon-set-controller", start: controllers::daemonset::start },
+    ControllerDescriptor { name: "statefulset", on_by_default: true, service_account: "statefulset-controller", start: controllers::statefulset::start },
+    ControllerDescriptor { name: "serviceaccount", on_by_default: true, service_account: "service-account-controller", start: controllers::serviceaccount::start },
+    ControllerDescriptor { name: "root-ca-cert-publisher", on_by_default: true, service_account: "root-ca-cert-publisher", start: controllers::root_ca_publisher::start },
 ];
 
 /// The names `--controllers` enables.
@@ -162,7 +174,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()> + Send + '
             return Err(RunError::UnknownController(name.to_string()));
         }
     }
-    let client = Client::new(options.client.config()?.with_user_agent("kube-controller-manager"))?;
+    let config = options.client.config()?.with_user_agent("kube-controller-manager");
+    let client = Client::new(config.clone())?;
     let cancel = CancellationToken::new();
     tokio::spawn({
         let cancel = cancel.clone();
@@ -185,10 +198,20 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()> + Send + '
         .run(cancel, |leading| async move {
             health.set_leader(true);
             let ctx = ControllerContext::new(client, options.clone(), leading);
+            if !options.use_service_account_credentials {
+                info!("--use-service-account-credentials=false: every controller uses the kubeconfig's identity");
+            }
             let mut running = Vec::new();
             for d in enabled_controllers(&options) {
                 info!("Starting controller {}", d.name);
-                running.push(tokio::spawn((d.start)(&ctx)));
+                let mut own = ctx.clone();
+                if options.use_service_account_credentials {
+                    match credentials::controller_client(&ctx.root_client, &config, d.service_account).await {
+                        Ok(c) => own.client = c,
+                        Err(e) => warn!("controller {}: cannot get the credentials of serviceaccount kube-system/{}: {e}; it uses the kubeconfig's identity", d.name, d.service_account),
+                    }
+                }
+                running.push(tokio::spawn((d.start)(&own)));
             }
             if running.is_empty() {
                 warn!("no controller enabled by --controllers={}", options.controllers.join(","));

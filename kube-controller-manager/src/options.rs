@@ -23,7 +23,8 @@ pub struct Options {
     /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
     /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
     /// Known controllers: daemonset, deployment, endpoint, garbagecollector, job,
-    /// namespace, nodeipam, nodelifecycle, replicaset, replicationcontroller, statefulset.
+    /// namespace, nodeipam, nodelifecycle, replicaset, replicationcontroller,
+    /// root-ca-cert-publisher, serviceaccount, statefulset.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
 
@@ -85,12 +86,13 @@ pub struct Options {
     /// account tokens (accepted; used once the token controller exists).
     #[arg(long)]
     pub service_account_private_key_file: Option<PathBuf>,
-    /// If true, use individual service account credentials for each controller
-    /// (accepted; every controller uses the manager's credentials for now).
+    /// If true, use individual service account credentials for each controller: each runs
+    /// as `kube-system/<controller>-controller`, with a token the manager asks for.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub use_service_account_credentials: bool,
     /// If set, this root certificate authority will be included in service account's
-    /// token secret (accepted; used once the token controller exists).
+    /// token secret, and published in every namespace as the ConfigMap `kube-root-ca.crt`
+    /// (default: the kubeconfig's certificate authority).
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
 

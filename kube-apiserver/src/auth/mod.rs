@@ -17,15 +17,19 @@
 //!   [`escalation`]: no one grants (or binds) permissions they do not hold;
 //! - [`node`]: the Node authorizer (kubelets see only what their pods use);
 //! - [`review`]: `SelfSubjectAccessReview` / `SubjectAccessReview` (`kubectl auth can-i`);
+//! - [`keys`]: service-account key files; [`serviceaccount`]: issues the JWTs and is the
+//!   [`TokenAuthenticator`] that accepts them back;
 //! - [`mirror`]: the in-memory copies, kept current from the watch caches, that authorizers read.
 
 pub mod escalation;
 pub mod impersonation;
+pub mod keys;
 pub mod mirror;
 pub mod node;
 pub mod policy;
 pub mod rbac;
 pub mod review;
+pub mod serviceaccount;
 
 use std::collections::BTreeMap;
 
@@ -71,6 +75,13 @@ pub trait TokenAuthenticator: Send + Sync {
     /// `None`: not a token this authenticator knows, ask the next one; `Some(Err(why))`: a
     /// token of its kind that is invalid or expired (the request gets 401).
     async fn authenticate(&self, token: &str) -> Option<Result<UserInfo, String>>;
+
+    /// The same for a token meant for one of `audiences` (a TokenReview's
+    /// `spec.audiences`); authenticators that do not know audiences ignore them.
+    async fn authenticate_for(&self, token: &str, audiences: &[String]) -> Option<Result<UserInfo, String>> {
+        let _ = audiences;
+        self.authenticate(token).await
+    }
 }
 
 /// What is being asked, in the words authorizers use (upstream's `authorizer.Attributes`).

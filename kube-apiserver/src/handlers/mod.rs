@@ -4,10 +4,12 @@
 //! - [`write`]: create, update (PUT), patch
 //! - [`delete`]: delete, deletecollection
 //! - [`subresources`]: binding, scale, eviction, log
+//! - [`tokens`]: serviceaccounts/token (TokenRequest) and tokenreviews, answered, not stored
 
 pub mod delete;
 pub mod read;
 pub mod subresources;
+pub mod tokens;
 pub mod write;
 
 use bytes::Bytes;
@@ -45,7 +47,12 @@ pub async fn serve(state: &State, user: &UserInfo, info: RequestInfo, method: &M
     let format = negotiate::accepted_format(&headers)?;
     let ctx = Ctx { state, user: user.clone(), info, query, headers, format, body };
     let sub = ctx.info.subresource.as_str();
+    // A resource serves the verbs discovery lists for it, no others.
+    if sub.is_empty() && !ctx.res().verbs.contains(&ctx.info.verb.as_str()) {
+        return Err(ApiError::MethodNotAllowed);
+    }
     match (ctx.info.verb, sub) {
+        (Verb::Create, "") if ctx.res().kind == "TokenReview" => tokens::token_review(&ctx).await,
         (Verb::Get, "") => read::get(&ctx).await,
         (Verb::List, "") => read::list(&ctx).await,
         (Verb::Watch, "") => read::watch(&ctx).await,
@@ -59,6 +66,7 @@ pub async fn serve(state: &State, user: &UserInfo, info: RequestInfo, method: &M
         (Verb::Create, "eviction") => subresources::eviction(&ctx).await,
         (Verb::Get | Verb::Update | Verb::Patch, "scale") => subresources::scale(&ctx, method).await,
         (Verb::Get, "log") => subresources::log(&ctx).await,
+        (Verb::Create, "token") => tokens::token_request(&ctx).await,
         (Verb::Update, "finalize") => write::update(&ctx).await,
         _ => Err(ApiError::MethodNotAllowed),
     }

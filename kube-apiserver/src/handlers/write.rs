@@ -32,6 +32,7 @@ async fn create_object(ctx: &Ctx<'_>, body: Value, opts: &WriteOptions, record_u
     let namespace = &ctx.info.namespace;
     admission::check_namespace(ctx.state, res, namespace).await?;
     let (mut object, warnings) = prepare_create(res, namespace, body, opts)?;
+    admission::service_account(ctx.state, res, &mut object).await?;
     crate::auth::escalation::check(ctx.state, &ctx.user, res, namespace, &object)?;
     if record_update {
         record_manager(&Value::Null, &mut object, opts, res.kind);

@@ -12,6 +12,8 @@
 //! | `job` | [`job`] | Jobs, Pods | Pods, Job status |
 //! | `statefulset` | [`statefulset`] | StatefulSets, Pods | Pods `<name>-<ordinal>`, StatefulSet status |
 //! | `daemonset` | [`daemonset`] | DaemonSets, Nodes, Pods | Pods (one per node), DaemonSet status |
+//! | `serviceaccount` | [`serviceaccount`] | Namespaces, ServiceAccounts | ServiceAccount `default` in every namespace |
+//! | `root-ca-cert-publisher` | [`root_ca_publisher`] | Namespaces, ConfigMaps | ConfigMap `kube-root-ca.crt` in every namespace |
 //!
 //! Shared by the workload controllers: [`pod_control`].
 
@@ -25,4 +27,6 @@ pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod pod_control;
 pub mod replicaset;
+pub mod root_ca_publisher;
+pub mod serviceaccount;
 pub mod statefulset;
