@@ -340,12 +340,12 @@ impl Tutorial {
         }
     }
 
-    /// Ctrl-C in a window: SIGINT to its process group, then SIGKILL after 15 s.
+    /// Ctrl-C in a window: SIGINT to its process group, then SIGKILL after 10 s.
     fn stop_window(&mut self, name: &str) -> anyhow::Result<()> {
         let Some(i) = self.windows.iter().position(|w| w.name == name) else { return Ok(()) };
         let mut w = self.windows.remove(i);
         signal_group(&w.child, "INT");
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while w.child.try_wait()?.is_none() {
             if Instant::now() > deadline {
                 signal_group(&w.child, "KILL");
