@@ -81,36 +81,53 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        // Tasks first: their shims outlive containerd otherwise.
-        if let Ok(ids) = run(&mut self.ctr(&["tasks", "ls", "-q"])) {
-            for id in ids.lines() {
-                let _ = self.ctr(&["tasks", "kill", "-s", "SIGKILL", id]).status();
-                let _ = self.ctr(&["tasks", "delete", "-f", id]).output();
-            }
-        }
-        // The pods' network namespaces (made by CNI, named in each sandbox's spec) belong to
-        // this containerd alone: remember them to remove them once it is gone.
-        let mut pod_netns = Vec::new();
-        if let Ok(ids) = self.containers() {
-            for id in ids {
-                if let Ok(out) = self.ctr(&["containers", "info", &id]).output() {
-                    pod_netns.extend(netns_paths(&String::from_utf8_lossy(&out.stdout)));
-                }
-                let _ = self.ctr(&["containers", "rm", &id]).output();
-            }
-        }
+        let pod_netns = remove_all_containers(&self.socket);
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        pod_netns.sort();
-        pod_netns.dedup();
-        for path in pod_netns {
-            let _ = Command::new("umount").arg(&path).output();
-            let _ = std::fs::remove_file(&path);
-        }
+        remove_pod_netns(pod_netns);
         let _ = Command::new("umount").arg("-R").arg(self.dir.join("root")).output();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Kills every task of the containerd on `socket` and removes every container (sandboxes
+/// included), so that no shim outlives it. Returns the pods' network namespaces (made by
+/// CNI, named in each sandbox's spec), to remove with [`remove_pod_netns`] once containerd
+/// is gone.
+pub fn remove_all_containers(socket: &Path) -> Vec<String> {
+    let ctr = |args: &[&str]| {
+        let mut c = Command::new("ctr");
+        c.arg("--address").arg(socket).args(["-n", "k8s.io"]).args(args);
+        c
+    };
+    // Tasks first: their shims outlive containerd otherwise.
+    if let Ok(ids) = run(&mut ctr(&["tasks", "ls", "-q"])) {
+        for id in ids.lines() {
+            let _ = ctr(&["tasks", "kill", "-s", "SIGKILL", id]).status();
+            let _ = ctr(&["tasks", "delete", "-f", id]).output();
+        }
+    }
+    let mut pod_netns = Vec::new();
+    if let Ok(ids) = run(&mut ctr(&["containers", "ls", "-q"])) {
+        for id in ids.lines() {
+            if let Ok(out) = ctr(&["containers", "info", id]).output() {
+                pod_netns.extend(netns_paths(&String::from_utf8_lossy(&out.stdout)));
+            }
+            let _ = ctr(&["containers", "rm", id]).output();
+        }
+    }
+    pod_netns.sort();
+    pod_netns.dedup();
+    pod_netns
+}
+
+/// Unmounts and removes the pods' network namespaces found by [`remove_all_containers`].
+pub fn remove_pod_netns(paths: Vec<String>) {
+    for path in paths {
+        let _ = Command::new("umount").arg(&path).output();
+        let _ = std::fs::remove_file(&path);
     }
 }
 

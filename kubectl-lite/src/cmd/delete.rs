@@ -1,6 +1,9 @@
 //! `kubectl delete`: by `TYPE NAME...`, `TYPE/NAME`, `-f FILE`, `-l SELECTOR` or `--all`.
 //! One `DELETE` per object with a `DeleteOptions` body (`propagationPolicy` from
 //! `--cascade`, `gracePeriodSeconds` from `--grace-period`), printing `pod "nginx" deleted`.
+//! Then, as kubectl (`--wait`, on by default), it waits until each object whose deletion is
+//! pending (a pod in its grace period, an object with finalizers) is gone: polled by name,
+//! gone when not found or when the name now belongs to a new object (another UID).
 
 use kube_api::ResourceInfo;
 use kube_client::{DeleteParams, ListParams, PropagationPolicy};
@@ -40,7 +43,7 @@ pub struct Args {
     /// Treat "resource not found" as a successful delete.
     #[arg(long)]
     pub ignore_not_found: bool,
-    /// If true, wait for resources to be gone before returning (accepted; kubectl-lite does not wait).
+    /// If true, wait for resources to be gone before returning.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub wait: Option<bool>,
 }
@@ -80,14 +83,39 @@ pub async fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         }
     }
     let mut errors: Vec<Error> = Vec::new();
+    let mut pending = Vec::new();
     for (res, obj_ns, name) in targets {
-        match ctx.api(res, &obj_ns)?.delete(&name, &dp).await {
-            Ok(_) => print(&format!("{} \"{name}\" deleted\n", crate::context::kind_name(res))),
+        let api = ctx.api(res, &obj_ns)?;
+        match api.delete(&name, &dp).await {
+            Ok(deleted) => {
+                print(&format!("{} \"{name}\" deleted\n", crate::context::kind_name(res)));
+                if let kube_client::Deleted::Pending(obj) = deleted {
+                    let uid = obj.pointer("/metadata/uid").and_then(|u| u.as_str()).unwrap_or_default().to_string();
+                    pending.push((api, name, uid));
+                }
+            }
             Err(e) if e.is_not_found() && args.ignore_not_found => {}
             Err(e) => errors.push(e.into()),
         }
     }
+    if args.wait.unwrap_or(true) {
+        for (api, name, uid) in pending {
+            wait_until_gone(&api, &name, &uid).await?;
+        }
+    }
     super::get::finish(errors)
+}
+
+/// Polls `name` until it is not found, or is another object than `uid`.
+async fn wait_until_gone(api: &kube_client::DynamicApi, name: &str, uid: &str) -> Result<()> {
+    loop {
+        match api.get(name).await {
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+            Ok(obj) if obj.pointer("/metadata/uid").and_then(|u| u.as_str()) != Some(uid) => return Ok(()),
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// `--cascade`, `--grace-period`, `--now` and `--force` as a `DeleteOptions`.
