@@ -9,6 +9,9 @@
 //!    e.g. `Node,RBAC`) about the request's [`Attributes`]: the first `Allow` or `Deny` wins;
 //!    if all have no opinion the request is forbidden (403).
 
+pub mod authn;
+pub mod token_file;
+
 use std::collections::BTreeMap;
 
 /// The authenticated identity of a request (upstream's `user.Info`).
