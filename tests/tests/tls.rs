@@ -12,7 +12,7 @@ use std::process::Command;
 
 use kube_certs::issue::{Ca, Leaf, Usage};
 use testutil::tls::{seed_003_kubeconfig, Certs};
-use testutil::{binary, ApiServer, Etcd, Kubectl};
+use testutil::{binary, ApiServer, Etcd, Kubectl, Process};
 
 const DEPLOY_YAML: &str = include_str!("../manifests/deploy.yaml");
 
@@ -78,6 +78,38 @@ fn seed_003_runs_etcd_and_the_apiserver_with_tls_and_the_real_kubectl_uses_its_k
     // Our own clients read the same kubeconfig: kubectl-lite, and kube-client's loading rules.
     let lite = Command::new(binary("kubectl-lite")?).args(["--kubeconfig", &conf.display().to_string(), "get", "deploy"]).output()?;
     assert!(String::from_utf8_lossy(&lite.stdout).contains("web"), "kubectl-lite: {}", String::from_utf8_lossy(&lite.stderr));
+
+    // The controller manager and the scheduler with seed 003's flags and `--kubeconfig`
+    // (our own ports, so that tests do not collide): the Deployment gets its ReplicaSet and
+    // pods, and both serve /healthz over HTTPS with a self-signed certificate.
+    let conf_arg = conf.display().to_string();
+    let [kcm_port, sched_port] = testutil::free_ports::<2>();
+    let kcm = Process::start(
+        "kube-controller-manager",
+        &[
+            "--kubeconfig", &conf_arg,
+            &format!("--cluster-signing-cert-file={}", c.arg("ca.pem")),
+            &format!("--cluster-signing-key-file={}", c.arg("ca-key.pem")),
+            &format!("--service-account-private-key-file={}", c.arg("admin-key.pem")),
+            "--use-service-account-credentials",
+            &format!("--root-ca-file={}", c.arg("ca.pem")),
+            &format!("--secure-port={kcm_port}"),
+            "--bind-address=127.0.0.1",
+        ],
+    )?;
+    let sched = Process::start("kube-scheduler", &["--kubeconfig", &conf_arg, &format!("--secure-port={sched_port}"), "--bind-address=127.0.0.1"])?;
+    e2e::wait_for("the ReplicaSet's pods", std::time::Duration::from_secs(30), || {
+        let pods = k.ok(&["get", "pods", "-l", "app=web", "-o", "name"]).ok()?;
+        (pods.lines().count() == 2).then_some(())
+    })
+    .map_err(|e| anyhow::anyhow!("{e}; kcm log:\n{}", kcm.log()))?;
+    for (port, who) in [(kcm_port, &kcm), (sched_port, &sched)] {
+        e2e::wait_for("HTTPS /healthz", std::time::Duration::from_secs(20), || {
+            e2e::curl(&["-k", &format!("https://127.0.0.1:{port}/healthz")]).ok().filter(|(code, _)| *code == 200)
+        })
+        .map_err(|e| anyhow::anyhow!("{e}; log:\n{}", who.log()))?;
+        assert!(who.log().contains(&format!("Serving securely on 127.0.0.1:{port}")), "{}", who.log());
+    }
 
     // Anonymous requests are allowed by default (`--anonymous-auth=true`): health checks
     // work without credentials.
