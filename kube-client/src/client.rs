@@ -316,12 +316,19 @@ mod tests {
     }
 
     #[test]
-    fn an_https_server_is_refused_clearly_until_tls_lands() {
-        let err = Client::new(Config::from_server("https://127.0.0.1:6443").unwrap()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("TLS is not supported yet"),
-            "{err}"
+    fn unusable_tls_material_is_refused_clearly() {
+        let mut config = Config::from_server("https://127.0.0.1:6443").unwrap();
+        assert!(Client::new(config.clone()).is_ok(), "https itself is fine");
+        config.tls.ca_pem = Some(b"not a certificate".to_vec());
+        let err = Client::new(config.clone()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid TLS configuration for https://127.0.0.1:6443/: certificate-authority: no PEM certificate found"
         );
+        config.tls.ca_pem = None;
+        config.tls.client_cert_pem = Some(b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".to_vec());
+        let err = Client::new(config).unwrap_err();
+        assert!(err.to_string().contains("a client-certificate needs its key"), "{err}");
     }
 
     #[tokio::test]
