@@ -6,6 +6,7 @@
 //! ```
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -41,16 +42,17 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1")]
     pub insecure_bind_address: IpAddr,
 
-    /// The port on which to serve unsecured, unauthenticated access (0 disables it).
-    #[arg(long, default_value_t = 8080)]
-    pub insecure_port: u16,
+    /// The port on which to serve unsecured, unauthenticated access (0 disables it). Default
+    /// 8080, and off when --tls-cert-file is given unless this flag is set explicitly.
+    #[arg(long)]
+    pub insecure_port: Option<u16>,
 
     /// The IP address on which to listen for the --secure-port port.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
 
-    /// The port on which to serve HTTPS with authentication and authorization (TLS comes in
-    /// a later version: the value is advertised in the `kubernetes` Service today).
+    /// The port on which to serve HTTPS with authentication and authorization (served when
+    /// --tls-cert-file and --tls-private-key-file are given).
     #[arg(long, default_value_t = 6443)]
     pub secure_port: u16,
 
@@ -59,7 +61,49 @@ pub struct Config {
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,
 
-    // Flags of seed 003 accepted now and given their meaning by the TLS issue.
+    /// File containing the default x509 Certificate for HTTPS (CA cert, if any,
+    /// concatenated after server cert).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// If set, any request presenting a client certificate signed by one of the authorities
+    /// in the client-ca-file is authenticated with an identity corresponding to the
+    /// CommonName of the client certificate (and its Organizations as groups).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// If set, the file that will be used to secure the secure port of the API server via
+    /// token authentication (CSV: token,user,uid,"group1,group2").
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Enables anonymous requests to the secure port of the API server. Requests that are
+    /// not rejected by another authentication method are treated as anonymous requests
+    /// (user system:anonymous, group system:unauthenticated).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: bool,
+
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// SSL key file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+
+    /// Path to a client cert file for TLS (the apiserver's identity towards kubelets).
+    #[arg(long)]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS.
+    #[arg(long)]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// Path to a cert file for the certificate authority (that signed the kubelets' serving
+    /// certificates). Without it, kubelet serving certificates are not verified, as upstream.
+    #[arg(long)]
+    pub kubelet_certificate_authority: Option<PathBuf>,
+
     /// If true, allow privileged containers.
     #[arg(long, default_value_t = false)]
     pub allow_privileged: bool,
@@ -68,24 +112,6 @@ pub struct Config {
     /// port's, are always allowed.)
     #[arg(long, default_value = "AlwaysAllow")]
     pub authorization_mode: String,
-    /// (Accepted; TLS comes in a later version.)
-    #[arg(long)]
-    pub client_ca_file: Option<String>,
-    /// (Accepted; TLS comes in a later version.)
-    #[arg(long)]
-    pub tls_cert_file: Option<String>,
-    /// (Accepted; TLS comes in a later version.)
-    #[arg(long)]
-    pub tls_private_key_file: Option<String>,
-    /// (Accepted; TLS comes in a later version.)
-    #[arg(long)]
-    pub etcd_cafile: Option<String>,
-    /// (Accepted; TLS comes in a later version.)
-    #[arg(long)]
-    pub etcd_certfile: Option<String>,
-    /// (Accepted; TLS comes in a later version.)
-    #[arg(long)]
-    pub etcd_keyfile: Option<String>,
     /// File containing PEM-encoded x509 RSA or ECDSA private or public keys (or
     /// certificates), used to verify ServiceAccount tokens. May be given several times.
     /// Defaults to --service-account-signing-key-file.
@@ -124,9 +150,37 @@ pub struct Config {
 /// Upstream's default when `--service-cluster-ip-range` is not given.
 pub const DEFAULT_SERVICE_RANGE: &str = "10.0.0.0/24";
 
+/// The insecure port when `--insecure-port` is not given and TLS is not configured.
+pub const DEFAULT_INSECURE_PORT: u16 = 8080;
+
 impl Config {
-    /// `host:port` of the insecure port, as written in `/api`'s serverAddressByClientCIDRs.
-    pub fn server_address(&self) -> String {
-        format!("{}:{}", self.insecure_bind_address, self.insecure_port)
+    /// Whether the secure port is served (`--tls-cert-file` given).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
+
+    /// The insecure port, 0 when off: `--insecure-port` if given, else 8080 without TLS and
+    /// off with TLS (seed 003's command line has TLS and no insecure port).
+    pub fn effective_insecure_port(&self) -> u16 {
+        match self.insecure_port {
+            Some(p) => p,
+            None if self.serves_tls() => 0,
+            None => DEFAULT_INSECURE_PORT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_insecure_port_is_off_with_tls_unless_asked_for() {
+        let parse = |args: &[&str]| Config::try_parse_from([&["kube-apiserver"], args].concat()).unwrap();
+        assert_eq!(parse(&[]).effective_insecure_port(), 8080);
+        assert_eq!(parse(&["--tls-cert-file=a.pem"]).effective_insecure_port(), 0);
+        assert_eq!(parse(&["--tls-cert-file=a.pem", "--insecure-port=8081"]).effective_insecure_port(), 8081);
+        assert!(parse(&[]).anonymous_auth);
+        assert!(!parse(&["--anonymous-auth=false"]).anonymous_auth);
     }
 }

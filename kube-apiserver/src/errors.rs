@@ -34,6 +34,10 @@ pub enum ApiError {
     /// 400: the request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// 401: the request carried credentials that prove nothing (a certificate from another
+    /// CA, an expired certificate, an unknown token), or none with `--anonymous-auth=false`.
+    #[error("Unauthorized")]
+    Unauthorized,
     /// 403: not allowed (e.g. creating in a terminating namespace).
     #[error("{0}")]
     Forbidden(String),
@@ -123,6 +127,7 @@ impl ApiError {
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict(_) => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) | ApiError::ForbiddenResource { .. } => 403,
             ApiError::MethodNotAllowed => 405,
             ApiError::NotAcceptable => 406,
@@ -141,6 +146,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict(_) => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
+            ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) | ApiError::ForbiddenResource { .. } => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::NotAcceptable => "NotAcceptable",

@@ -7,6 +7,7 @@
 //! ## Layout
 //! - [`config`]: the flags (upstream's names and defaults).
 //! - [`server`]: HTTP serving and the first routing level (health, discovery, OpenAPI, metrics).
+//! - [`secure`]: the secure port: TLS, client certificates, and who each request is.
 //! - [`request`]: URL + method → which resource, namespace, name, subresource and verb.
 //! - [`handlers`]: one function per verb (`read`, `write`, `delete`, `subresources`).
 //! - [`store`]: the generic object store: keys, the typed pipeline, compare-and-swap writes,
@@ -38,6 +39,7 @@ pub mod openapi;
 pub mod openapi_v2;
 pub mod protobuf;
 pub mod request;
+pub mod secure;
 pub mod server;
 pub mod storage;
 pub mod store;
@@ -57,8 +59,8 @@ use crate::storage::etcd::EtcdBackend;
 use crate::storage::Backend;
 use crate::store::Store;
 
-/// The client the apiserver uses to reach kubelets (for `pods/log`).
-pub type KubeletClient = HttpClient<hyper_util::client::legacy::connect::HttpConnector, Empty<bytes::Bytes>>;
+/// The client the apiserver uses to reach kubelets (for `pods/log`), over HTTPS.
+pub type KubeletClient = HttpClient<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Empty<bytes::Bytes>>;
 
 /// Everything a request handler can reach.
 pub struct State {
@@ -88,11 +90,17 @@ pub struct ResolvedConfig {
     pub node_port_range: (u16, u16),
     /// `--authorization-mode`, parsed.
     pub authorization_modes: Vec<auth::Mode>,
+    /// The secure port is served (`--tls-cert-file`).
+    pub serves_tls: bool,
+    /// `--anonymous-auth`: a request with no credentials is `system:anonymous`.
+    pub anonymous_auth: bool,
 }
 
 impl ResolvedConfig {
+    /// `host:port` clients are told to use (`/api`'s serverAddressByClientCIDRs).
     pub fn server_address(&self) -> String {
-        format!("{}:{}", self.advertise_address, self.insecure_port)
+        let port = if self.serves_tls { self.secure_port } else { self.insecure_port };
+        format!("{}:{}", self.advertise_address, port)
     }
 
     pub fn from_flags(config: &Config) -> anyhow::Result<ResolvedConfig> {
@@ -112,12 +120,14 @@ impl ResolvedConfig {
         let authorization_modes = auth::Mode::parse_list(&config.authorization_mode).map_err(anyhow::Error::msg)?;
         Ok(ResolvedConfig {
             insecure_bind_address: config.insecure_bind_address,
-            insecure_port: config.insecure_port,
+            insecure_port: config.effective_insecure_port(),
             secure_port: config.secure_port,
             advertise_address: advertise.to_string(),
             service_cidr,
             node_port_range,
             authorization_modes,
+            serves_tls: config.serves_tls(),
+            anonymous_auth: config.anonymous_auth,
         })
     }
 }
@@ -135,7 +145,7 @@ impl State {
             config,
             store,
             metrics: metrics::Metrics::new(),
-            kubelet_client: HttpClient::builder(TokioExecutor::new()).build_http(),
+            kubelet_client: kubelet_client(&secure::KubeletTls::default()).expect("a kubelet client without files cannot fail"),
             authorizer,
             token_authenticators: Vec::new(),
             service_account_tokens: None,
@@ -143,17 +153,40 @@ impl State {
     }
 }
 
+/// The HTTPS client to kubelets: with `--kubelet-client-certificate`/`--kubelet-client-key`
+/// it proves who the apiserver is; with `--kubelet-certificate-authority` it checks the
+/// kubelet's serving certificate (without, it does not, as upstream).
+pub fn kubelet_client(tls: &secure::KubeletTls) -> anyhow::Result<KubeletClient> {
+    let config = tls.client_config()?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http().enable_http1().wrap_connector(http);
+    Ok(HttpClient::builder(TokioExecutor::new()).build(https))
+}
+
 /// Run the apiserver until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let resolved = ResolvedConfig::from_flags(&config)?;
+    // Read every certificate first: a wrong path fails now, before anything is served.
+    let tls = secure::Tls::from_flags(&config)?;
+    let etcd_tls = secure::etcd_tls(&config)?;
+    let kubelet = kubelet_client(&secure::KubeletTls::from_flags(&config))?;
+    if resolved.insecure_port == 0 && tls.is_none() {
+        anyhow::bail!("--insecure-port=0 and no --tls-cert-file: nothing to serve on");
+    }
     let service_accounts = auth::serviceaccount::Settings::from_flags(&config).map_err(anyhow::Error::msg)?;
     tracing::info!("connecting to etcd at {}", config.etcd_servers.join(","));
-    let backend = EtcdBackend::connect(&config.etcd_servers)
+    let backend = EtcdBackend::connect_with(&config.etcd_servers, etcd_tls)
         .await
         .with_context(|| format!("cannot reach etcd at {}", config.etcd_servers.join(",")))?;
     let backend: Arc<dyn Backend> = Arc::new(backend);
     let compactor = tokio::spawn(compaction::run(backend.clone(), config.etcd_compaction_interval));
     let mut state = State::new(resolved, backend, &config.etcd_prefix).await;
+    state.kubelet_client = kubelet;
+    if let Some(path) = &config.token_auth_file {
+        state.token_authenticators.push(Arc::new(auth::token_file::StaticTokens::from_file(path)?));
+    }
     if let Some(settings) = service_accounts {
         let (tokens, authenticator) = settings.build(state.store.clone()).map_err(anyhow::Error::msg)?;
         if tokens.is_none() {
@@ -165,12 +198,23 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let state = Arc::new(state);
     bootstrap::ensure_defaults(&state).await.context("creating the default namespaces, the kubernetes Service and the bootstrap RBAC policy")?;
 
-    let Some(addr) = server::insecure_address(&state) else {
-        anyhow::bail!("--insecure-port=0 and no TLS yet: nothing to serve on");
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!("serving insecurely on {addr}");
-    server::serve(listener, state, shutdown).await;
+    // One shutdown signal for both ports.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(addr) = server::insecure_address(&state) {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("serving insecurely on {addr}");
+        servers.spawn(server::serve(listener, state.clone(), stop.clone().cancelled_owned()));
+    }
+    if let Some(tls) = tls {
+        let addr = std::net::SocketAddr::new(config.bind_address, config.secure_port);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("Serving securely on {addr}");
+        servers.spawn(secure::serve(listener, tls, state.clone(), stop.clone().cancelled_owned()));
+    }
+    shutdown.await;
+    stop.cancel();
+    while servers.join_next().await.is_some() {}
     compactor.abort();
     tracing::info!("stopped");
     Ok(())

@@ -16,10 +16,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::auth::{self, Attributes, UserInfo};
+use crate::auth::{self, authn, Attributes, UserInfo};
 use crate::errors::ApiError;
 use crate::handlers::{self, error_response, full, value_response, Body};
 use crate::negotiate::Format;
@@ -30,9 +31,10 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// Serve HTTP on `listener` until `shutdown` completes; then stop accepting and let the
 /// connections in flight finish (watches end when their clients see the stream close).
+/// Everyone on this port is [`UserInfo::insecure`].
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -43,23 +45,59 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                         continue;
                     }
                 };
-                let state = state.clone();
-                let service = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&state, req, UserInfo::insecure()).await) }
-                });
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                });
+                serve_connection(TokioIo::new(stream), state.clone(), Who::Insecure, graceful.watcher());
             }
             _ = &mut shutdown => break,
         }
     }
-    // Long-running watches would hold shutdown forever: give connections a moment.
+    drain(graceful).await;
+}
+
+/// How the requests of a connection are authenticated.
+#[derive(Clone)]
+pub enum Who {
+    /// The insecure port: everyone is [`UserInfo::insecure`].
+    Insecure,
+    /// The secure port: the connection's client certificate (checked once), then each
+    /// request's bearer token, else anonymous ([`authn::authenticate`]).
+    Secure(Arc<authn::PeerCert>),
+}
+
+/// Serve HTTP/1.1 or HTTP/2 on one connection (plain TCP or TLS), until it closes or the
+/// server shuts down.
+pub fn serve_connection<I>(io: I, state: Arc<State>, who: Who, watcher: Watcher)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let state = state.clone();
+        let who = who.clone();
+        async move {
+            let user = match &who {
+                Who::Insecure => UserInfo::insecure(),
+                Who::Secure(peer) => match authn::authenticate(&state, peer, req.headers()).await {
+                    Ok(user) => user,
+                    Err(why) => {
+                        tracing::info!("401 {} {}: {why}", req.method(), req.uri().path());
+                        state.metrics.observe(req.method().as_str(), "", 401, std::time::Duration::ZERO);
+                        return Ok::<_, std::convert::Infallible>(error_response(&ApiError::Unauthorized));
+                    }
+                },
+            };
+            Ok(handle(&state, req, user).await)
+        }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("connection ended: {e}");
+        }
+    });
+}
+
+/// Long-running watches would hold shutdown forever: give connections a moment.
+pub async fn drain(graceful: GracefulShutdown) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), graceful.shutdown()).await;
 }
 

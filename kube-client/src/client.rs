@@ -9,8 +9,10 @@
 //! `Client` is cheap to clone (an `Arc`): every `Api`, watch and controller of a process
 //! shares one pool.
 //!
-//! TLS comes in a later issue: the [`Connector`] type is the one place where a rustls
-//! connector (wrapping the same `HttpConnector`) will be plugged in.
+//! TLS: the [`Connector`] speaks plain HTTP to `http://` servers and HTTPS (rustls) to
+//! `https://` ones, with the kubeconfig's CA, client certificate and key
+//! ([`kube_certs::tls::client_config`]). A `tls-server-name` replaces the URL's host in
+//! the server certificate check.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +29,8 @@ use hyper_util::rt::TokioExecutor;
 use crate::config::{authority, Auth, Config};
 use crate::error::{error_from_response, Error, Result};
 
-/// How we open connections. Plain TCP for now; TLS will wrap this in a rustls connector.
-pub type Connector = HttpConnector;
+/// How we open connections: TCP, wrapped in rustls for `https://`.
+pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The body of a streamed answer (a watch, `logs -f`): chunks as they arrive.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
@@ -78,20 +80,49 @@ pub fn user_agent(component: &str) -> String {
     )
 }
 
+/// Wraps TCP in rustls for `https://` servers, configured from the kubeconfig's TLS fields.
+fn https_connector(config: &Config, tcp: HttpConnector) -> Result<Connector> {
+    let tls = &config.tls;
+    let tls_error = |source| Error::Tls {
+        server: config.server.to_string(),
+        source,
+    };
+    let rustls = kube_certs::tls::client_config(&kube_certs::tls::Dial {
+        ca_pem: tls.ca_pem.as_deref(),
+        client_cert_pem: tls.client_cert_pem.as_deref(),
+        client_key_pem: tls.client_key_pem.as_deref(),
+        insecure_skip_verify: tls.insecure_skip_verify,
+        alpn: Vec::new(), // hyper-rustls sets ALPN from enable_http1()
+    })
+    .map_err(tls_error)?;
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(rustls)
+        .https_or_http();
+    let builder = match tls.server_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => {
+            let name = rustls_pki_types::ServerName::try_from(name.to_string()).map_err(|e| {
+                tls_error(kube_certs::Error::Tls(rustls::Error::General(format!(
+                    "tls-server-name {name:?}: {e}"
+                ))))
+            })?;
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => builder,
+    };
+    Ok(builder.enable_http1().wrap_connector(tcp))
+}
+
 impl Client {
     /// A client for `config`. No connection is made until the first request.
     pub fn new(config: Config) -> Result<Client> {
-        if config.server.scheme() == "https" {
-            return Err(Error::TlsNotSupported {
-                server: config.server.to_string(),
-            });
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(config.connect_timeout));
+        tcp.set_nodelay(true);
         // Detects an apiserver that vanished without closing the socket (a watch would
         // otherwise wait forever).
-        connector.set_keepalive(Some(Duration::from_secs(30)));
+        tcp.set_keepalive(Some(Duration::from_secs(30)));
+        tcp.enforce_http(false);
+        let connector = https_connector(&config, tcp)?;
         let http = HttpClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
@@ -285,12 +316,19 @@ mod tests {
     }
 
     #[test]
-    fn an_https_server_is_refused_clearly_until_tls_lands() {
-        let err = Client::new(Config::from_server("https://127.0.0.1:6443").unwrap()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("TLS is not supported yet"),
-            "{err}"
+    fn unusable_tls_material_is_refused_clearly() {
+        let mut config = Config::from_server("https://127.0.0.1:6443").unwrap();
+        assert!(Client::new(config.clone()).is_ok(), "https itself is fine");
+        config.tls.ca_pem = Some(b"not a certificate".to_vec());
+        let err = Client::new(config.clone()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid TLS configuration for https://127.0.0.1:6443/: certificate-authority: no PEM certificate found"
         );
+        config.tls.ca_pem = None;
+        config.tls.client_cert_pem = Some(b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".to_vec());
+        let err = Client::new(config).unwrap_err();
+        assert!(err.to_string().contains("a client-certificate needs its key"), "{err}");
     }
 
     #[tokio::test]

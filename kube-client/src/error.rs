@@ -72,11 +72,14 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
-    /// The server is `https://`: TLS support comes in a later issue.
-    #[error("TLS is not supported yet: cannot talk to {server} (use an http:// server such as --master=http://127.0.0.1:8080)")]
-    TlsNotSupported {
+    /// The kubeconfig's certificates or key cannot be used (not PEM, a key without its
+    /// certificate, ...).
+    #[error("invalid TLS configuration for {server}: {source}")]
+    Tls {
         /// The server URL from the configuration.
         server: String,
+        #[source]
+        source: kube_certs::Error,
     },
 
     /// The request cannot be built (an object without a name, a namespaced object without

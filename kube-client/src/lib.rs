@@ -28,6 +28,7 @@
 //! - [`dynamic`]: [`DynamicApi`], the same on `serde_json::Value`, plus server-side tables.
 //! - [`watch`]: watch streams — line-delimited JSON to typed [`Event`]s.
 //! - [`error`]: the one [`Error`] type; a `Status` from the server becomes [`Error::Api`].
+//! - [`secure_serving`]: a component's own HTTPS `/healthz` and `/metrics` (`--secure-port`).
 //!
 //!
 //! ### The control-loop kit
@@ -64,6 +65,7 @@ pub mod kubeconfig;
 pub mod leader_election;
 pub mod params;
 pub mod reflector;
+pub mod secure_serving;
 pub mod store;
 mod verbs;
 pub mod watch;

@@ -1,16 +1,15 @@
-//! `/healthz` and `/metrics` on `--bind-address:--secure-port` (10257).
-//!
-//! Plain HTTP for now (upstream serves HTTPS; TLS comes with the TLS issue). Two paths
-//! need no framework: a tiny HTTP/1.1 responder reads the request line and answers.
+//! `/healthz` and `/metrics` on `--bind-address:--secure-port` (10257), over HTTPS with a
+//! self-signed certificate as upstream ([`kube_client::secure_serving`]):
+//! `curl -k https://127.0.0.1:10257/healthz`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use http::StatusCode;
+use kube_client::secure_serving::SecureServing;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// What the endpoints report.
 #[derive(Clone, Default)]
@@ -33,38 +32,18 @@ impl Health {
     }
 }
 
+fn answer(health: &Health, path: &str) -> (StatusCode, String) {
+    match path {
+        "/healthz" | "/livez" | "/readyz" => (StatusCode::OK, "ok".to_string()),
+        "/metrics" => (StatusCode::OK, health.metrics()),
+        _ => (StatusCode::NOT_FOUND, "404 page not found\n".to_string()),
+    }
+}
+
 /// Serves until `cancel`. A port already in use is logged, not fatal.
 pub async fn serve(addr: SocketAddr, health: Health, cancel: CancellationToken) {
-    let listener = match TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            warn!("cannot serve /healthz on {addr}: {e}");
-            return;
-        }
-    };
-    info!("Serving /healthz and /metrics on http://{addr}");
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = cancel.cancelled() => return,
-        };
-        let Ok((mut stream, _)) = accepted else { continue };
-        let health = health.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let n = stream.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (status, body) = match path.split('?').next().unwrap_or("") {
-                "/healthz" | "/livez" | "/readyz" => ("200 OK", "ok".to_string()),
-                "/metrics" => ("200 OK", health.metrics()),
-                _ => ("404 Not Found", "404 page not found\n".to_string()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
+    match SecureServing::bind(addr, "kube-controller-manager", None).await {
+        Ok(serving) => serving.serve(move |path| answer(&health, path), cancel).await,
+        Err(e) => warn!("cannot serve /healthz on {addr}: {e}"),
     }
 }

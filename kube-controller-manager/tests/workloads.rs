@@ -284,15 +284,12 @@ async fn a_deployment_that_cannot_progress_reports_progress_deadline_exceeded() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_metrics_answer_on_the_secure_port_and_the_lease_is_held() -> anyhow::Result<()> {
-    use std::io::{Read, Write};
     let port = testutil::free_port();
     let c = Cluster::start(&[&format!("--secure-port={port}"), "--bind-address=127.0.0.1", "--leader-elect=true", "--controllers=*,-garbagecollector"])?;
+    // HTTPS with a self-signed certificate, as upstream: curl -k.
     let get = |path: &str| -> anyhow::Result<String> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
+        let out = std::process::Command::new("curl").args(["-sk", "--max-time", "5", &format!("https://127.0.0.1:{port}{path}")]).output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     wait_for("healthz", WAIT, || async { Ok(get("/healthz").ok().filter(|r| r.ends_with("ok"))) }).await?;
     let leases: Api<kube_api::coordination::Lease> = Api::namespaced(c.client.clone(), "kube-system");

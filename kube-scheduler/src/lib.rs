@@ -90,13 +90,9 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] kube_client::Error),
-    /// `--bind-address:--secure-port` could not be bound.
-    #[error("cannot serve on {addr}: {source}")]
-    Serve {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    /// `--bind-address:--secure-port` could not be served.
+    #[error(transparent)]
+    Serve(#[from] kube_client::secure_serving::ServingError),
     /// We led and lost the lease: another scheduler may be binding now, so we stop.
     #[error(transparent)]
     LeaderElection(#[from] kube_client::leader_election::LeaderElectionError),
@@ -117,7 +113,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     let health = Health::default();
     let addr = SocketAddr::new(config.bind_address, config.secure_port);
-    server::serve(addr, health.clone(), cancel.clone()).await.map_err(|source| Error::Serve { addr, source })?;
+    server::serve(addr, health.clone(), cancel.clone()).await?;
 
     let identity = LeaderElector::default_identity();
     let elector = LeaderElector::new(client.clone(), "kube-scheduler", &identity, config.leader_election.clone());

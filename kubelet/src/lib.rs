@@ -97,6 +97,13 @@ pub struct Config {
     pub port: u16,
     /// `--healthz-port` (on 127.0.0.1; 0: none).
     pub healthz_port: u16,
+    /// `--tls-cert-file`, `--tls-private-key-file`: the server's certificate on `--port`
+    /// (without them, a self-signed one is made at start, as upstream).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    /// `--client-ca-file`: the CA of client certificates (the apiserver's
+    /// `--kubelet-client-certificate`); a certificate it did not sign is answered 401.
+    pub client_ca_file: Option<PathBuf>,
     /// How long to keep trying to reach the runtime at start.
     pub runtime_connect_timeout: Duration,
     /// API mode: the apiserver and the node's registration; `None` runs standalone.
@@ -109,6 +116,9 @@ pub enum Error {
     /// The runtime did not answer in time.
     #[error(transparent)]
     Cri(#[from] cri::CriError),
+    /// The server's certificate, key or client CA cannot be used.
+    #[error("kubelet server TLS: {0}")]
+    Tls(#[source] kube_certs::Error),
     /// The server's port could not be bound.
     #[error("listen on {addr}")]
     Listen {
@@ -188,18 +198,24 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         config,
         api,
     });
+    // `--port` over HTTPS (the apiserver's `logs` come here), `--healthz-port` plain HTTP
+    // on 127.0.0.1, as upstream.
     let mut listeners = vec![];
     if ctx.config.port != 0 {
-        listeners.push(format!("{}:{}", ctx.config.address, ctx.config.port));
+        let tls = server::Tls::from_config(&ctx.config).map_err(Error::Tls)?;
+        listeners.push((format!("{}:{}", ctx.config.address, ctx.config.port), Some(tls)));
     }
     if ctx.config.healthz_port != 0 {
-        listeners.push(format!("127.0.0.1:{}", ctx.config.healthz_port));
+        listeners.push((format!("127.0.0.1:{}", ctx.config.healthz_port), None));
     }
-    for addr in listeners {
+    for (addr, tls) in listeners {
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| Error::Listen { addr: addr.clone(), source })?;
-        tracing::info!("kubelet server listening on {addr}");
+        match &tls {
+            Some(_) => tracing::info!("kubelet server listening securely on {addr}"),
+            None => tracing::info!("kubelet healthz server listening on {addr}"),
+        }
         let mut stop = stop_rx.clone();
-        tasks.spawn(server::serve(ctx.clone(), listener, async move {
+        tasks.spawn(server::serve(ctx.clone(), listener, tls, async move {
             let _ = stop.changed().await;
         }));
     }

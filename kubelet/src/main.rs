@@ -65,6 +65,17 @@ struct Args {
     /// Port of the healthz endpoint on 127.0.0.1; 0 disables it.
     #[arg(long, default_value_t = 10248)]
     healthz_port: u16,
+    /// File containing x509 Certificate used for serving HTTPS on --port. If not given, a
+    /// self-signed certificate and key are generated at start.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// File containing x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    tls_private_key_file: Option<PathBuf>,
+    /// If set, any request presenting a client certificate signed by one of the authorities
+    /// in the client-ca-file is authenticated; a certificate it did not sign gets 401.
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
     /// Fail when swap is on (accepted; this kubelet does not check).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     fail_swap_on: bool,
@@ -169,6 +180,9 @@ async fn main() -> anyhow::Result<()> {
         address: args.address.clone(),
         port: args.port,
         healthz_port: args.healthz_port,
+        tls_cert_file: args.tls_cert_file.clone(),
+        tls_private_key_file: args.tls_private_key_file.clone(),
+        client_ca_file: args.client_ca_file.clone(),
         runtime_connect_timeout: Duration::from_secs(30),
         api,
     };

@@ -11,6 +11,12 @@
 //!
 //! Requests are answered in [`app`], a plain function of the request and the shared
 //! [`Context`], so tests can call it without a socket; [`serve`] only accepts connections.
+//!
+//! `--port` is HTTPS, as upstream: `--tls-cert-file`/`--tls-private-key-file`, or a
+//! self-signed certificate made at start for the node's names. With `--client-ca-file`,
+//! a client certificate (the apiserver's `--kubelet-client-certificate`) is checked after
+//! the handshake and a bad one is answered 401; requests without one are served (upstream's
+//! defaults: `--anonymous-auth=true`, `--authorization-mode=AlwaysAllow`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,6 +34,8 @@ use kube_api::core::Pod;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+use kube_certs::tls::ClientCa;
 
 use crate::logs::{self, Decoder, Options};
 use crate::sandbox;
@@ -170,11 +178,38 @@ async fn container_logs(ctx: Arc<Context>, ns: &str, name: &str, container: &str
     Response::new(BodyExt::boxed(StreamBody::new(stream)))
 }
 
-/// Accepts connections on `listener` until `shutdown` completes.
-pub async fn serve(ctx: Arc<Context>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// The HTTPS side of `--port`: our certificate and the CA of client certificates.
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    client_ca: Option<Arc<ClientCa>>,
+}
+
+impl Tls {
+    pub fn from_config(config: &crate::Config) -> Result<Tls, kube_certs::Error> {
+        let client_ca = config.client_ca_file.as_deref().map(ClientCa::from_file).transpose()?;
+        let server = match (&config.tls_cert_file, &config.tls_private_key_file) {
+            (Some(cert), Some(key)) => kube_certs::tls::server_config_from_files(cert, key, client_ca.as_ref())?,
+            _ => {
+                let mut names = vec![config.node_name.clone(), "localhost".to_string(), "127.0.0.1".to_string()];
+                for ip in [&config.node_ip, &config.address] {
+                    if !ip.is_empty() && ip.as_str() != "0.0.0.0" && !names.contains(ip) {
+                        names.push(ip.clone());
+                    }
+                }
+                tracing::info!("no --tls-cert-file: generated a self-signed certificate for {}", names.join(", "));
+                kube_certs::tls::self_signed_server_config(&format!("{}@kubelet", config.node_name), &names, client_ca.as_ref())?
+            }
+        };
+        Ok(Tls { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)), client_ca: client_ca.map(Arc::new) })
+    }
+}
+
+/// Serve on `listener` (HTTPS with `tls`, else plain HTTP) until `shutdown` completes.
+pub async fn serve(ctx: Arc<Context>, listener: TcpListener, tls: Option<Tls>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -185,15 +220,46 @@ pub async fn serve(ctx: Arc<Context>, listener: TcpListener, shutdown: impl Futu
             _ = &mut shutdown => return,
         };
         let ctx = ctx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(app(ctx, req).await) }
-            });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let Some(tls) = tls else {
+                let service = hyper::service::service_fn(move |req| app_for(ctx.clone(), true, req));
+                if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!("kubelet server connection: {e}");
+                }
+                return;
+            };
+            let stream = match tokio::time::timeout(Duration::from_secs(10), tls.acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!("kubelet server: TLS handshake with {peer}: {e}"),
+                Err(_) => return tracing::debug!("kubelet server: TLS handshake with {peer} timed out"),
+            };
+            let authenticated = match (&tls.client_ca, stream.get_ref().1.peer_certificates()) {
+                (Some(ca), Some(chain)) => match ca.verify(chain) {
+                    Ok(id) => {
+                        tracing::debug!("kubelet server: {peer} is {:?} {:?}", id.common_name, id.organizations);
+                        true
+                    }
+                    Err(why) => {
+                        tracing::info!("kubelet server: client certificate of {peer} refused: {why}");
+                        false
+                    }
+                },
+                _ => true,
+            };
+            let service = hyper::service::service_fn(move |req| app_for(ctx.clone(), authenticated, req));
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
                 tracing::debug!("kubelet server connection: {e}");
             }
         });
     }
+}
+
+/// [`app`], or 401 for a connection whose client certificate was refused.
+async fn app_for(ctx: Arc<Context>, authenticated: bool, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
+    if !authenticated {
+        return Ok(text(StatusCode::UNAUTHORIZED, "Unauthorized\n"));
+    }
+    Ok(app(ctx, req).await)
 }

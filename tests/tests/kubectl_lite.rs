@@ -309,13 +309,16 @@ fn config_commands_write_the_same_kubeconfig() -> anyhow::Result<()> {
 }
 
 /// A fake kubelet: answers every request with the request line, so the test sees what the
-/// apiserver asked for.
+/// apiserver asked for. HTTPS with a self-signed certificate, as a kubelet's `--port`.
 fn fake_kubelet() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let tls = std::sync::Arc::new(kube_certs::tls::self_signed_server_config("fake-kubelet", &["127.0.0.1".into()], None).unwrap());
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
+        for tcp in listener.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(tls.clone()) else { continue };
+            let stream = rustls::StreamOwned::new(conn, tcp);
+            let mut reader = BufReader::new(stream);
             let mut first = String::new();
             let _ = reader.read_line(&mut first);
             loop {
@@ -325,8 +328,10 @@ fn fake_kubelet() -> u16 {
                 }
             }
             let body = format!("line one\nasked: {}\n", first.trim());
-            let mut stream = stream;
+            let mut stream = reader.into_inner();
             let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
         }
     });
     port

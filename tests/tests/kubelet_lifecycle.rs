@@ -177,7 +177,7 @@ async fn container_logs_are_served_with_tail_timestamps_and_follow() -> anyhow::
     let out = node
         .netns
         .command("curl")
-        .args(["-s", "-N", "-m", "2", &format!("{}{path}?follow=true&tailLines=1", kubelet_node::KUBELET)])
+        .args(["-sk", "-N", "-m", "2", &format!("{}{path}?follow=true&tailLines=1", kubelet_node::KUBELET)])
         .output()?;
     let followed = String::from_utf8_lossy(&out.stdout);
     let numbers: Vec<u32> = followed.lines().filter_map(|l| l.strip_prefix("line ")?.parse().ok()).collect();

@@ -42,6 +42,8 @@ pub struct ApiServer {
     /// Holds `apiserver.log`.
     pub dir: PathBuf,
     extra_args: Vec<String>,
+    /// Serves only its secure port (`--secure-port=port`, no insecure port).
+    secure: bool,
     child: Option<Child>,
 }
 
@@ -67,14 +69,27 @@ impl ApiServer {
 
     /// An apiserver on an existing etcd, with extra flags.
     pub fn start_on(etcd_endpoint: &str, extra_args: &[&str]) -> anyhow::Result<ApiServer> {
+        ApiServer::start_port(etcd_endpoint, extra_args, false)
+    }
+
+    /// An apiserver serving only its secure port on 127.0.0.1 (`url` is `https://`): the
+    /// TLS flags (`--tls-cert-file`, `--client-ca-file`, `--etcd-cafile`, ...) come in
+    /// `extra_args`, as on seed 003's command line.
+    pub fn start_secure_on(etcd_endpoint: &str, extra_args: &[&str]) -> anyhow::Result<ApiServer> {
+        ApiServer::start_port(etcd_endpoint, extra_args, true)
+    }
+
+    fn start_port(etcd_endpoint: &str, extra_args: &[&str], secure: bool) -> anyhow::Result<ApiServer> {
         let port = free_port();
+        let scheme = if secure { "https" } else { "http" };
         let mut api = ApiServer {
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             port,
             etcd: None,
             etcd_endpoint: etcd_endpoint.to_string(),
             dir: unique_temp_dir()?,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            secure,
             child: None,
         };
         api.spawn()?;
@@ -89,9 +104,14 @@ impl ApiServer {
         } else {
             Some("--service-cluster-ip-range=10.0.0.0/24")
         };
+        let port_flags = if self.secure {
+            vec![format!("--secure-port={}", self.port), "--bind-address=127.0.0.1".to_string()]
+        } else {
+            vec![format!("--insecure-port={}", self.port)]
+        };
         let child = Command::new(binary("kube-apiserver")?)
             .arg(format!("--etcd-servers={}", self.etcd_endpoint))
-            .arg(format!("--insecure-port={}", self.port))
+            .args(port_flags)
             .args(range)
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
@@ -159,10 +179,12 @@ impl Drop for ApiServer {
     }
 }
 
-/// A kubectl binary with `--server` set and a private discovery cache.
+/// A kubectl binary with `--server` set (or a kubeconfig) and a private discovery cache.
 pub struct Kubectl {
     pub binary: PathBuf,
     pub server: String,
+    /// With a kubeconfig ([`Kubectl::with_kubeconfig`]), no `--server` is passed.
+    pub kubeconfig: Option<PathBuf>,
     cache: PathBuf,
 }
 
@@ -171,21 +193,33 @@ impl Kubectl {
         Kubectl {
             binary: binary.into(),
             server: server.to_string(),
+            kubeconfig: None,
             cache: unique_temp_dir().unwrap_or_else(|_| std::env::temp_dir()),
         }
     }
 
+    /// kubectl reading `kubeconfig` (`KUBECONFIG=...`): server and credentials come from it.
+    pub fn with_kubeconfig(binary: impl Into<PathBuf>, kubeconfig: &std::path::Path) -> Kubectl {
+        let mut k = Kubectl::new(binary, "");
+        k.kubeconfig = Some(kubeconfig.to_path_buf());
+        k
+    }
+
     /// The same server with another kubectl (e.g. `/usr/lib/google-cloud-sdk/bin/kubectl.1.27`).
     pub fn version(&self, binary: &str) -> Kubectl {
-        Kubectl::new(binary, &self.server)
+        let mut k = Kubectl::new(binary, &self.server);
+        k.kubeconfig = self.kubeconfig.clone();
+        k
     }
 
     /// A `Command` with the server, cache dir and an empty kubeconfig set.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.env("KUBECONFIG", "/dev/null")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .arg(format!("--server={}", self.server))
+        match &self.kubeconfig {
+            Some(path) => cmd.env("KUBECONFIG", path),
+            None => cmd.env("KUBECONFIG", "/dev/null").arg(format!("--server={}", self.server)),
+        };
+        cmd.env_remove("KUBERNETES_SERVICE_HOST")
             .arg(format!("--cache-dir={}", self.cache.display()))
             .args(args)
             .stdin(Stdio::null());

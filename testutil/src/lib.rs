@@ -34,6 +34,7 @@ pub mod netns;
 pub mod registry;
 pub mod netns_apiserver;
 mod process;
+pub mod tls;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub use apiserver::{binary, ApiServer, Kubectl};
@@ -80,6 +81,8 @@ pub struct Etcd {
     pub peer_port: u16,
     /// The data directory (also holds `etcd.log`); removed on drop.
     pub dir: PathBuf,
+    /// With TLS ([`Etcd::start_tls`]): CA, certificate and key, for etcd and etcdctl.
+    tls: Option<tls::EtcdTls>,
     child: Option<Child>,
 }
 
@@ -93,6 +96,24 @@ impl Etcd {
             port,
             peer_port,
             dir,
+            tls: None,
+            child: None,
+        };
+        etcd.spawn()?;
+        Ok(etcd)
+    }
+
+    /// Starts a fresh etcd as seed 003 does: `https://` client URL, `--client-cert-auth`
+    /// with `--trusted-ca-file`, serving with `cert`/`key` (and etcdctl uses them too).
+    pub fn start_tls(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Etcd> {
+        let [port, peer_port] = free_ports::<2>();
+        let dir = unique_temp_dir()?;
+        let mut etcd = Etcd {
+            endpoint: format!("https://127.0.0.1:{port}"),
+            port,
+            peer_port,
+            dir,
+            tls: Some(tls::EtcdTls { ca: ca.into(), cert: cert.into(), key: key.into() }),
             child: None,
         };
         etcd.spawn()?;
@@ -142,6 +163,7 @@ impl Etcd {
             .arg(format!("--listen-peer-urls={peer_url}"))
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster=test={peer_url}"))
+            .args(self.tls.as_ref().map(tls::EtcdTls::server_args).unwrap_or_default())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -185,6 +207,7 @@ impl Etcd {
         Command::new(ETCDCTL_BIN)
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoint))
+            .args(self.tls.as_ref().map(tls::EtcdTls::client_args).unwrap_or_default())
             .arg("--command-timeout=5s")
             .args(args)
             .stdin(Stdio::null())
@@ -196,6 +219,7 @@ impl Etcd {
         Command::new(ETCDCTL_BIN)
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoint))
+            .args(self.tls.as_ref().map(tls::EtcdTls::client_args).unwrap_or_default())
             .arg("--command-timeout=2s")
             .arg("endpoint")
             .arg("health")

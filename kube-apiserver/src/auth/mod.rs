@@ -31,6 +31,9 @@ pub mod rbac;
 pub mod review;
 pub mod serviceaccount;
 
+pub mod authn;
+pub mod token_file;
+
 use std::collections::BTreeMap;
 
 /// The authenticated identity of a request (upstream's `user.Info`).

@@ -213,7 +213,7 @@ pub async fn log(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         }
         query.finish()
     };
-    let url = format!("http://{address}:{port}/containerLogs/{}/{}/{container}?{query}", ctx.info.namespace, ctx.info.name);
+    let url = format!("https://{address}:{port}/containerLogs/{}/{}/{container}?{query}", ctx.info.namespace, ctx.info.name);
     let uri: http::Uri = url.parse().map_err(|e| ApiError::Internal(format!("bad kubelet URL {url}: {e}")))?;
     let response = ctx
         .state

@@ -57,9 +57,18 @@ impl EtcdBackend {
     /// Connects to `endpoints` (e.g. `http://127.0.0.1:2379`). The connection itself is
     /// made lazily: this fails only for malformed endpoints, not when etcd is down.
     pub async fn connect(endpoints: &[String]) -> Result<EtcdBackend> {
-        let options = ConnectOptions::new()
+        EtcdBackend::connect_with(endpoints, None).await
+    }
+
+    /// The same over TLS (`https://` endpoints): `--etcd-cafile` to trust etcd, and
+    /// `--etcd-certfile`/`--etcd-keyfile` for etcd's `--client-cert-auth`.
+    pub async fn connect_with(endpoints: &[String], tls: Option<etcd_client::TlsOptions>) -> Result<EtcdBackend> {
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT);
+        if let Some(tls) = tls {
+            options = options.with_tls(tls);
+        }
         let client = Client::connect(endpoints, Some(options))
             .await
             .map_err(unavailable)?;

@@ -15,7 +15,8 @@ use kubelet::cri::{api, Cri};
 use testutil::containerd::Containerd;
 use testutil::netns::NetNs;
 
-pub const KUBELET: &str = "http://127.0.0.1:10250";
+/// The kubelet serves HTTPS with a self-signed certificate (curl `-k`).
+pub const KUBELET: &str = "https://127.0.0.1:10250";
 
 pub struct Node {
     pub dir: PathBuf,
@@ -86,7 +87,7 @@ impl Node {
         let out = self
             .netns
             .command("curl")
-            .args(["-s", "-m", "10", "-w", "\n%{http_code}", &format!("{KUBELET}{path_and_query}")])
+            .args(["-sk", "-m", "10", "-w", "\n%{http_code}", &format!("{KUBELET}{path_and_query}")])
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
