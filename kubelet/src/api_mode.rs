@@ -68,6 +68,8 @@ pub struct ApiMode {
     pub config_maps: Store<ConfigMap>,
     pub secrets: Store<Secret>,
     pub services: Store<Service>,
+    /// Service account tokens for projected volumes.
+    pub tokens: crate::token_manager::TokenManager,
     observed: watch::Sender<Observed>,
 }
 
@@ -115,6 +117,7 @@ pub fn start(
         config_maps: factory.informer::<ConfigMap>().store(),
         secrets: factory.informer::<Secret>().store(),
         services: factory.informer::<Service>().store(),
+        tokens: Default::default(),
         observed: watch::Sender::new(Observed::default()),
         client,
     });

@@ -11,7 +11,8 @@
 //!   nothing. For a pod being deleted (`deletionTimestamp`) whose containers are all gone,
 //!   it sends the final `DELETE` with `gracePeriodSeconds=0` and the pod's UID as a
 //!   precondition, so that the apiserver removes the object (and never a new pod of the
-//!   same name). It also rewrites configMap and secret volumes whose object changed.
+//!   same name). It also rewrites the file volumes whose source changed (configMap, secret,
+//!   downwardAPI labels and annotations, service account tokens due for refresh).
 //! - **Requeues**: it runs after every pass of the pod loop (1 s); a failed write is
 //!   simply tried again on the next one.
 
@@ -44,8 +45,9 @@ pub async fn run(api: Arc<ApiMode>, root_dir: PathBuf, cancel: CancellationToken
         write_statuses(&api, &now, &mut written).await;
         delete_finished(&api, &now, &mut deleted).await;
         for (pod, _) in now.pods.values() {
-            crate::volumes_api::refresh(&api, &root_dir, pod);
+            crate::volumes_api::refresh(&api, &root_dir, pod).await;
         }
+        api.tokens.retain_pods(&now.pods.keys().cloned().collect());
     }
 }
 

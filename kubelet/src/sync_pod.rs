@@ -66,7 +66,7 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
         kill_containers_and_sandboxes(ctx, &actual).await;
     }
 
-    let volume_paths = match volumes::setup_with(&ctx.config.root_dir, pod, ctx.api.as_deref()) {
+    let volume_paths = match volumes::setup(&ctx.config.root_dir, pod, ctx.api.as_deref()).await {
         Ok(paths) => paths,
         Err(e) => {
             tracing::warn!(pod = %key, "FailedMount: {e}");
@@ -179,16 +179,16 @@ async fn start_container(
     let termination_log = pod_dir.join("containers").join(&c.name).join(format!("{attempt}-termination-log"));
     write(&termination_log, "").map_err(|e| ("CreateContainerConfigError".to_string(), format!("write {}: {e}", termination_log.display())))?;
     let (node_cpus, node_memory) = crate::env::node_capacity();
+    let downward = crate::env::Downward { pod_ip: args.pod_ip, host_ip: &ctx.config.node_ip, node_cpus, node_memory };
+    let sources = ctx.api.as_deref().map(|api| api as &dyn crate::env::EnvSources);
+    let envs = crate::env::envs(pod, c, &downward, sources).map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
     let extras = container::Extras {
         volumes: args.volumes,
-        downward: crate::env::Downward { pod_ip: args.pod_ip, host_ip: &ctx.config.node_ip, node_cpus, node_memory },
+        envs,
         etc_hosts: (!host_network).then_some(etc_hosts),
         termination_log: Some(termination_log),
     };
-    let mut config = container::config(pod, c, attempt, &image_ref, &extras);
-    if let Some(api) = &ctx.api {
-        crate::env_api::resolve(api, pod, c, &mut config.envs).map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
-    }
+    let config = container::config(pod, c, attempt, &image_ref, &extras);
     let id = ctx
         .cri
         .create_container(args.sandbox_id, config, args.sandbox_config.clone())
