@@ -13,7 +13,9 @@
 //!    `restartPolicy` says so (`Always`; `OnFailure` and exit code ≠ 0) — unless it is in
 //!    back-off, which makes its status `CrashLoopBackOff`.
 //!    A running container whose liveness (or startup) probe failed is killed, and started
-//!    again unless `restartPolicy: Never` (upstream restarts it in the same sync).
+//!    again unless `restartPolicy: Never` (upstream restarts it in the same sync). A
+//!    running container whose spec changed (its hash annotation differs from the spec's:
+//!    `kubectl set image`) is killed and started again whatever the policy.
 //! 4. Exited instances older than the newest one of each container are removed (upstream
 //!    keeps one for `kubectl logs --previous`; so do we).
 
@@ -120,6 +122,12 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, probes
                 (State::Exited, "OnFailure") => inst.exit_code != 0,
                 // Created but never started (the kubelet died in between) or lost: replace.
                 (State::Created | State::Unknown, _) => true,
+                (State::Running, _) if !inst.hash.is_empty() && inst.hash != crate::container::hash(c) => {
+                    let why = format!("Container {} definition changed, will be restarted", c.name);
+                    actions.kill.push((inst.id.clone(), c.name.clone(), why));
+                    actions.start.push(i);
+                    false
+                }
                 (State::Running, _) => match probes.unhealthy(&inst.id, c) {
                     Some(kind) => {
                         let why = format!("Container {} failed {} probe, will be restarted", c.name, kind.name().to_lowercase());
@@ -293,6 +301,20 @@ mod tests {
         p.spec.restart_policy = "Never".into();
         let a = compute(&p, Some(&rt), &Backoff::default(), &probes, now());
         assert_eq!((a.kill.len(), a.start.len()), (1, 0));
+    }
+
+    #[test]
+    fn a_running_container_whose_spec_changed_is_killed_and_restarted_whatever_the_policy() {
+        let mut p = pod("Never", &[], &["a"]);
+        let mut rt = ready();
+        let mut running = inst("a", 0, State::Running, 0);
+        running.hash = crate::container::hash(&p.spec.containers[0]);
+        rt.containers.push(running);
+        assert!(compute(&p, Some(&rt), &Backoff::default(), &Results::default(), now()).is_empty(), "same spec");
+        p.spec.containers[0].image = "busybox:1.36".into();
+        let a = compute(&p, Some(&rt), &Backoff::default(), &Results::default(), now());
+        assert_eq!(a.kill, vec![("a-0".to_string(), "a".to_string(), "Container a definition changed, will be restarted".to_string())]);
+        assert_eq!(a.start, vec![0]);
     }
 
     #[test]

@@ -100,9 +100,10 @@ fn mounts(c: &Container, volumes: &HashMap<String, PathBuf>) -> Vec<api::Mount> 
         .collect()
 }
 
-/// A hash of the container's spec, stored as an annotation (upstream restarts a container
-/// whose hash changed; static pods get a new UID instead, API mode will use it).
-fn hash(c: &Container) -> String {
+/// A hash of the container's spec, stored as an annotation: a running container whose
+/// spec's hash changed (`kubectl set image` on a bare pod) is killed and recreated, as
+/// upstream ([`crate::actions`]). Static pods get a new UID instead.
+pub fn hash(c: &Container) -> String {
     use md5::{Digest, Md5};
     let digest = Md5::digest(serde_json::to_vec(c).unwrap_or_default());
     format!("{:08x}", u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]))

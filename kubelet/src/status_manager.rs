@@ -108,6 +108,15 @@ async fn delete_finished(api: &ApiMode, now: &Observed, deleted: &mut HashSet<St
             continue;
         }
         let pods: Api<Pod> = Api::namespaced(api.client.clone(), &pod.metadata.namespace);
+        // First the containers' final states (terminated, with their exit codes), as
+        // upstream does before the object goes.
+        let last = api.final_statuses.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned();
+        if let Some(status) = last {
+            match pods.patch_status(&pod.metadata.name, &PatchType::Merge, &json!({ "status": status })).await {
+                Ok(_) => tracing::info!(pod = %pod.metadata.key(), "final status written: {}", crate::status::summary(&status)),
+                Err(e) => tracing::warn!(pod = %pod.metadata.key(), "writing the final status failed: {e}"),
+            }
+        }
         let params = DeleteParams {
             grace_period_seconds: Some(0),
             preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
@@ -125,6 +134,7 @@ async fn delete_finished(api: &ApiMode, now: &Observed, deleted: &mut HashSet<St
         }
     }
     deleted.retain(|uid| still_there.contains(uid));
+    api.final_statuses.lock().unwrap_or_else(|e| e.into_inner()).retain(|uid, _| still_there.contains(uid) && !deleted.contains(uid));
 }
 
 /// Status equality ignoring timestamps that move on their own.
