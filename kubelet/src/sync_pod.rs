@@ -277,7 +277,8 @@ async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container, grace
             Err(_) => tracing::warn!(container = %c.name, "FailedPreStopHook: timed out"),
         }
     }
-    let left = grace.saturating_sub(started.elapsed()).as_secs() as i64;
+    // Whole seconds spent in the hook are taken off, as upstream.
+    let left = grace.as_secs().saturating_sub(started.elapsed().as_secs()) as i64;
     tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, left);
     if let Err(e) = ctx.cri.stop_container(&c.id, left).await {
         tracing::warn!("stopping container {}: {e}", c.id);
