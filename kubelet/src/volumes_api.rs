@@ -33,19 +33,24 @@ pub async fn setup(api: Option<&ApiMode>, root_dir: &Path, pod: &Pod, volume: &V
 /// Rewrites the file volumes of a running pod whose sources changed (an object, a label,
 /// a token due for refresh).
 pub async fn refresh(api: &ApiMode, root_dir: &Path, pod: &Pod) {
+    let volumes = pod_dir(root_dir, &pod.metadata.uid).join("volumes");
     for volume in &pod.spec.volumes {
-        let dir_of = |plugin: &str| pod_dir(root_dir, &pod.metadata.uid).join("volumes").join(plugin).join(&volume.name);
-        let Some((plugin, files)) = files_of(Some(api), pod, volume).await else { continue };
-        let dir = dir_of(plugin);
-        if !dir.is_dir() {
-            continue; // not set up yet: the pod's first sync writes it
+        // Not set up yet: the pod's sync writes it (and nothing is fetched for it here).
+        let set_up = |plugin: &str| volumes.join(plugin).join(&volume.name).is_dir();
+        if !FILE_PLUGINS.iter().any(|p| set_up(p)) {
+            continue;
         }
+        let Some((plugin, files)) = files_of(Some(api), pod, volume).await else { continue };
+        let dir = volumes.join(plugin).join(&volume.name);
         let written = files.and_then(|files| write_files(&dir, &files));
         if let Err(e) = written {
             tracing::warn!(pod = %pod.metadata.key(), "updating volume {}: {e}", volume.name);
         }
     }
 }
+
+/// The volume plugins made of files, by their directory name.
+const FILE_PLUGINS: [&str; 4] = ["kubernetes.io~configmap", "kubernetes.io~secret", "kubernetes.io~downward-api", "kubernetes.io~projected"];
 
 /// File path → (content, mode) for a volume made of files.
 pub type Files = BTreeMap<String, (Vec<u8>, u32)>;
