@@ -406,7 +406,7 @@ spec:
   - name: count
     image: busybox
     imagePullPolicy: IfNotPresent
-    command: [sh, -c, 'for i in 1 2 3 4 5; do echo line $i; sleep 1; done; exit 3']
+    command: [sh, -c, 'for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 1; done; exit 3']
 "#;
 
 /// `kubectl logs` through the apiserver's `pods/log` to the kubelet's `/containerLogs`.
@@ -430,9 +430,9 @@ async fn kubectl_logs_follows_tails_and_shows_the_previous_instance() -> anyhow:
     let status = follow.wait()?;
     let lines: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
     assert!(status.success(), "kubectl logs -f: {status}");
-    assert_eq!(lines.last(), Some(&"line 5"), "{lines:?}");
-    let first = seen.iter().find(|(l, _)| l == "line 5").map(|(_, t)| *t).context("line 5")?;
-    assert!(seen[0].1 + Duration::from_millis(1500) < first, "lines came one by one, not at the end: {seen:?}");
+    assert_eq!(lines.last(), Some(&"line 8"), "{lines:?}");
+    let last = seen.iter().find(|(l, _)| l == "line 8").map(|(_, t)| *t).context("line 8")?;
+    assert!(seen[0].1 + Duration::from_millis(1500) < last, "lines came one by one, not at the end: {seen:?}");
 
     // --tail on the exited (or restarted) container, then --previous once it restarted.
     let pod = c
@@ -442,9 +442,9 @@ async fn kubectl_logs_follows_tails_and_shows_the_previous_instance() -> anyhow:
         .await?;
     assert_eq!(pod.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"), Some(&Value::from(3)));
     let previous = c.kubectl.ok(&["logs", "counter", "--previous"])?;
-    assert_eq!(previous, "line 1\nline 2\nline 3\nline 4\nline 5\n");
+    assert_eq!(previous, (1..=8).map(|i| format!("line {i}\n")).collect::<String>());
     let tail = c.kubectl.ok(&["logs", "counter", "--previous", "--tail=2"])?;
-    assert_eq!(tail, "line 4\nline 5\n");
+    assert_eq!(tail, "line 7\nline 8\n");
     c.kubectl.ok(&["delete", "pod", "counter", "--timeout=60s"])?;
     Ok(())
 }
