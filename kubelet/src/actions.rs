@@ -16,8 +16,9 @@
 //!    again unless `restartPolicy: Never` (upstream restarts it in the same sync). A
 //!    running container whose spec changed (its hash annotation differs from the spec's:
 //!    `kubectl set image`) is killed and started again whatever the policy.
-//! 4. Exited instances older than the newest one of each container are removed (upstream
-//!    keeps one for `kubectl logs --previous`; so do we).
+//! 4. Exited instances are removed but one: the newest instance if it exited, else the
+//!    one before it (upstream keeps one dead container per container, for
+//!    `kubectl logs --previous` and the `lastState`; so do we).
 
 use std::time::SystemTime;
 
@@ -149,11 +150,12 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, probes
 
     // 4. Old instances.
     for c in pod.spec.all_containers() {
-        for old in actual.instances(&c.name).into_iter().skip(1) {
-            if old.state == State::Exited {
-                actions.remove.push(old.id.clone());
-            }
-        }
+        let instances = actual.instances(&c.name);
+        // One dead instance is kept (upstream's MaxPerPodContainer = 1): the newest itself if
+        // it exited, else the one before it — what `--previous` and `lastState` show.
+        let keep_dead = usize::from(instances.first().is_some_and(|i| i.state != State::Exited));
+        let older_dead = instances.into_iter().skip(1).filter(|i| i.state == State::Exited);
+        actions.remove.extend(older_dead.skip(keep_dead).map(|old| old.id.clone()));
     }
     actions
 }
@@ -318,13 +320,16 @@ mod tests {
     }
 
     #[test]
-    fn older_exited_instances_are_removed_keeping_the_newest() {
+    fn exited_instances_are_removed_but_the_previous_one() {
         let mut rt = ready();
         rt.containers.push(inst("a", 0, State::Exited, 1));
         rt.containers.push(inst("a", 1, State::Exited, 1));
         rt.containers.push(inst("a", 2, State::Running, 0));
         let a = compute(&pod("Always", &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
-        assert_eq!(a.remove, vec!["a-1", "a-0"]);
+        assert_eq!(a.remove, vec!["a-0"], "a-1 stays for --previous");
         assert!(a.start.is_empty());
+        rt.containers.pop();
+        let a = compute(&pod("Never", &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
+        assert_eq!(a.remove, vec!["a-0"], "the newest is the dead one kept");
     }
 }

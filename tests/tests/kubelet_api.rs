@@ -440,7 +440,7 @@ async fn kubectl_logs_follows_tails_and_shows_the_previous_instance() -> anyhow:
             Ok(c.get_json(&["pod", "counter"])?.filter(|p| p.pointer("/status/containerStatuses/0/restartCount").and_then(Value::as_i64) >= Some(1)))
         })
         .await?;
-    assert_eq!(pod.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"), Some(&Value::from(3)));
+    assert_eq!(pod.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"), Some(&Value::from(3)), "{:#}", pod["status"]);
     let previous = c.kubectl.ok(&["logs", "counter", "--previous"])?;
     assert_eq!(previous, (1..=8).map(|i| format!("line {i}\n")).collect::<String>());
     let tail = c.kubectl.ok(&["logs", "counter", "--previous", "--tail=2"])?;
