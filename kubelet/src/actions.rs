@@ -13,9 +13,12 @@
 //!    `restartPolicy` says so (`Always`; `OnFailure` and exit code ≠ 0) — unless it is in
 //!    back-off, which makes its status `CrashLoopBackOff`.
 //!    A running container whose liveness (or startup) probe failed is killed, and started
-//!    again unless `restartPolicy: Never` (upstream restarts it in the same sync).
-//! 4. Exited instances older than the newest one of each container are removed (upstream
-//!    keeps one for `kubectl logs --previous`; so do we).
+//!    again unless `restartPolicy: Never` (upstream restarts it in the same sync). A
+//!    running container whose spec changed (its hash annotation differs from the spec's:
+//!    `kubectl set image`) is killed and started again whatever the policy.
+//! 4. Exited instances are removed but one: the newest instance if it exited, else the
+//!    one before it (upstream keeps one dead container per container, for
+//!    `kubectl logs --previous` and the `lastState`; so do we).
 
 use std::time::SystemTime;
 
@@ -120,6 +123,12 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, probes
                 (State::Exited, "OnFailure") => inst.exit_code != 0,
                 // Created but never started (the kubelet died in between) or lost: replace.
                 (State::Created | State::Unknown, _) => true,
+                (State::Running, _) if !inst.hash.is_empty() && inst.hash != crate::container::hash(c) => {
+                    let why = format!("Container {} definition changed, will be restarted", c.name);
+                    actions.kill.push((inst.id.clone(), c.name.clone(), why));
+                    actions.start.push(i);
+                    false
+                }
                 (State::Running, _) => match probes.unhealthy(&inst.id, c) {
                     Some(kind) => {
                         let why = format!("Container {} failed {} probe, will be restarted", c.name, kind.name().to_lowercase());
@@ -141,11 +150,12 @@ pub fn compute(pod: &Pod, actual: Option<&RuntimePod>, backoff: &Backoff, probes
 
     // 4. Old instances.
     for c in pod.spec.all_containers() {
-        for old in actual.instances(&c.name).into_iter().skip(1) {
-            if old.state == State::Exited {
-                actions.remove.push(old.id.clone());
-            }
-        }
+        let instances = actual.instances(&c.name);
+        // One dead instance is kept (upstream's MaxPerPodContainer = 1): the newest itself if
+        // it exited, else the one before it — what `--previous` and `lastState` show.
+        let keep_dead = usize::from(instances.first().is_some_and(|i| i.state != State::Exited));
+        let older_dead = instances.into_iter().skip(1).filter(|i| i.state == State::Exited);
+        actions.remove.extend(older_dead.skip(keep_dead).map(|old| old.id.clone()));
     }
     actions
 }
@@ -296,13 +306,30 @@ mod tests {
     }
 
     #[test]
-    fn older_exited_instances_are_removed_keeping_the_newest() {
+    fn a_running_container_whose_spec_changed_is_killed_and_restarted_whatever_the_policy() {
+        let mut p = pod("Never", &[], &["a"]);
+        let mut rt = ready();
+        let mut running = inst("a", 0, State::Running, 0);
+        running.hash = crate::container::hash(&p.spec.containers[0]);
+        rt.containers.push(running);
+        assert!(compute(&p, Some(&rt), &Backoff::default(), &Results::default(), now()).is_empty(), "same spec");
+        p.spec.containers[0].image = "busybox:1.36".into();
+        let a = compute(&p, Some(&rt), &Backoff::default(), &Results::default(), now());
+        assert_eq!(a.kill, vec![("a-0".to_string(), "a".to_string(), "Container a definition changed, will be restarted".to_string())]);
+        assert_eq!(a.start, vec![0]);
+    }
+
+    #[test]
+    fn exited_instances_are_removed_but_the_previous_one() {
         let mut rt = ready();
         rt.containers.push(inst("a", 0, State::Exited, 1));
         rt.containers.push(inst("a", 1, State::Exited, 1));
         rt.containers.push(inst("a", 2, State::Running, 0));
         let a = compute(&pod("Always", &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
-        assert_eq!(a.remove, vec!["a-1", "a-0"]);
+        assert_eq!(a.remove, vec!["a-0"], "a-1 stays for --previous");
         assert!(a.start.is_empty());
+        rt.containers.pop();
+        let a = compute(&pod("Never", &[], &["a"]), Some(&rt), &Backoff::default(), &Results::default(), now());
+        assert_eq!(a.remove, vec!["a-0"], "the newest is the dead one kept");
     }
 }

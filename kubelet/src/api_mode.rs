@@ -68,6 +68,11 @@ pub struct ApiMode {
     pub config_maps: Store<ConfigMap>,
     pub secrets: Store<Secret>,
     pub services: Store<Service>,
+    /// The last status of each pod killed because it is being deleted, by UID: the status
+    /// manager writes it before the final delete. A std Mutex, never held across `.await`.
+    pub final_statuses: std::sync::Mutex<HashMap<String, PodStatus>>,
+    /// Service account tokens for projected volumes.
+    pub tokens: crate::token_manager::TokenManager,
     observed: watch::Sender<Observed>,
 }
 
@@ -79,6 +84,16 @@ impl ApiMode {
             .filter_map(|(uid, pod)| statuses.get(uid).map(|s| (uid.clone(), (pod.clone(), s.clone()))))
             .collect();
         self.observed.send_replace(Observed { pods, busy });
+    }
+
+    /// The API pod `namespace/name` if it is the one of `uid` and is being deleted.
+    pub fn deleting(&self, namespace: &str, name: &str, uid: &str) -> Option<Arc<Pod>> {
+        self.pods.get(&format!("{namespace}/{name}")).filter(|p| p.metadata.uid == uid && p.metadata.deletion_timestamp.is_some())
+    }
+
+    /// Records the final status of a pod being deleted, once its containers are stopped.
+    pub fn set_final_status(&self, uid: &str, status: PodStatus) {
+        self.final_statuses.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_string(), status);
     }
 
     /// Wakes after each pass of the pod loop.
@@ -115,6 +130,8 @@ pub fn start(
         config_maps: factory.informer::<ConfigMap>().store(),
         secrets: factory.informer::<Secret>().store(),
         services: factory.informer::<Service>().store(),
+        tokens: Default::default(),
+        final_statuses: Default::default(),
         observed: watch::Sender::new(Observed::default()),
         client,
     });

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use kube_api::core::{Container, Pod};
 
 use crate::cri::api;
-use crate::env::{self, Downward};
+use crate::env;
 use crate::labels;
 use crate::resources;
 use crate::sandbox;
@@ -18,8 +18,8 @@ use crate::sandbox;
 pub struct Extras<'a> {
     /// Volume names to host paths (from [`crate::volumes::setup`]).
     pub volumes: &'a HashMap<String, PathBuf>,
-    /// For the downward API (`status.podIP`, limits defaulting to the node's capacity).
-    pub downward: Downward<'a>,
+    /// The container's environment ([`env::envs`]).
+    pub envs: Vec<(String, String)>,
     /// The pod's managed hosts file, mounted at `/etc/hosts` (none with hostNetwork).
     pub etc_hosts: Option<PathBuf>,
     /// The file mounted at `terminationMessagePath`.
@@ -40,7 +40,7 @@ pub fn config(pod: &Pod, c: &Container, attempt: u32, image_ref: &str, x: &Extra
     if let Some(pre_stop) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
         annotations.insert(labels::CONTAINER_PRE_STOP_HANDLER.into(), serde_json::to_string(pre_stop).unwrap_or_default());
     }
-    let envs = env::envs(pod, c, &x.downward);
+    let envs = x.envs.clone();
     let mut mounts = mounts(c, x.volumes);
     let mut extra_mount = |container_path: &str, host: &Option<PathBuf>| {
         if let Some(host) = host.as_ref().filter(|_| !container_path.is_empty()) {
@@ -100,9 +100,10 @@ fn mounts(c: &Container, volumes: &HashMap<String, PathBuf>) -> Vec<api::Mount> 
         .collect()
 }
 
-/// A hash of the container's spec, stored as an annotation (upstream restarts a container
-/// whose hash changed; static pods get a new UID instead, API mode will use it).
-fn hash(c: &Container) -> String {
+/// A hash of the container's spec, stored as an annotation: a running container whose
+/// spec's hash changed (`kubectl set image` on a bare pod) is killed and recreated, as
+/// upstream ([`crate::actions`]). Static pods get a new UID instead.
+pub fn hash(c: &Container) -> String {
     use md5::{Digest, Md5};
     let digest = Md5::digest(serde_json::to_vec(c).unwrap_or_default());
     format!("{:08x}", u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]))
@@ -124,7 +125,7 @@ mod tests {
         let volumes = HashMap::from([("logs".to_string(), PathBuf::from("/v/logs"))]);
         let x = Extras {
             volumes: &volumes,
-            downward: Downward { pod_ip: "10.1.0.5", host_ip: "", node_cpus: 1, node_memory: 1 },
+            envs: vec![("A".into(), "1".into()), ("ME".into(), "p".into())],
             etc_hosts: Some(PathBuf::from("/p/etc-hosts")),
             termination_log: None,
         };

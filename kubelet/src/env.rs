@@ -5,9 +5,10 @@
 //! as `$(NAME)`; `$$(NAME)` is a literal `$(NAME)`, and a reference to an unknown variable
 //! stays as written. `valueFrom.fieldRef` reads the pod (the downward API), and
 //! `valueFrom.resourceFieldRef` the container's resources (limits default to the node's
-//! capacity, as upstream). ConfigMap and Secret references come with API mode.
+//! capacity, as upstream). ConfigMap and Secret references and the service links come from
+//! [`EnvSources`] (API mode).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use kube_api::core::{Container, Pod, ResourceFieldSelector};
 use kube_api::quantity::Quantity;
@@ -32,29 +33,91 @@ pub fn node_capacity() -> (i64, i64) {
     (cpus, memory)
 }
 
-/// The container's variables, in order, with `$(VAR)` expanded.
-pub fn envs(pod: &Pod, c: &Container, d: &Downward) -> Vec<(String, String)> {
+/// Where `envFrom`, `configMapKeyRef`/`secretKeyRef` and the service links come from: the
+/// informers' caches in API mode ([`crate::env_api`]); nothing standalone.
+pub trait EnvSources {
+    /// The service link variables for the pod (`WEB_SERVICE_HOST`, ...).
+    fn service_env(&self, pod: &Pod) -> Vec<(String, String)>;
+    /// A ConfigMap's `data`, if it exists.
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+    /// A Secret's decoded `data`, if it exists.
+    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+}
+
+/// The container's variables (upstream's `makeEnvironmentVariables`):
+/// 1. `envFrom`, every key of each ConfigMap/Secret with its prefix, in order;
+/// 2. `env`, in order: a `value` has its `$(VAR)` references expanded against the
+///    variables made so far and the service links; a `valueFrom` is read as is;
+/// 3. the service links that no variable above overrides.
+///
+/// A missing ConfigMap/Secret or key that is not `optional` is an error: the container is
+/// not created (`CreateContainerConfigError`, the error as its message).
+pub fn envs(pod: &Pod, c: &Container, d: &Downward, sources: Option<&dyn EnvSources>) -> Result<Vec<(String, String)>, String> {
+    let ns = &pod.metadata.namespace;
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut known: HashMap<String, String> = HashMap::new();
+    let set = |out: &mut Vec<(String, String)>, name: String, value: String| match out.iter_mut().find(|(k, _)| *k == name) {
+        Some(kv) => kv.1 = value,
+        None => out.push((name, value)),
+    };
+    let service_env = sources.map(|s| s.service_env(pod)).unwrap_or_default();
+    let needs_api = |what: &str| format!("{what} needs the apiserver (API mode)");
+    for from in &c.env_from {
+        if let Some(r) = &from.config_map_ref {
+            match sources.ok_or_else(|| needs_api("envFrom"))?.config_map(ns, &r.name) {
+                Some(data) => data.into_iter().for_each(|(k, v)| set(&mut out, format!("{}{k}", from.prefix), v)),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("configmap {:?} not found", r.name)),
+            }
+        }
+        if let Some(r) = &from.secret_ref {
+            match sources.ok_or_else(|| needs_api("envFrom"))?.secret(ns, &r.name) {
+                Some(data) => data.into_iter().for_each(|(k, v)| set(&mut out, format!("{}{k}", from.prefix), v)),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("secret {:?} not found", r.name)),
+            }
+        }
+    }
     for e in &c.env {
         let value = match &e.value_from {
-            Some(from) if from.field_ref.is_some() => {
-                field(pod, &from.field_ref.as_ref().map(|f| f.field_path.clone()).unwrap_or_default(), d)
+            Some(from) if e.value.is_empty() => {
+                if let Some(f) = &from.field_ref {
+                    field(pod, &f.field_path, d)
+                } else if let Some(r) = &from.resource_field_ref {
+                    resource(pod, c, r, d)
+                } else if let Some(r) = &from.config_map_key_ref {
+                    let cm = sources.ok_or_else(|| needs_api("configMapKeyRef"))?.config_map(ns, &r.name);
+                    match (cm.as_ref().and_then(|cm| cm.get(&r.key)), r.optional == Some(true)) {
+                        (Some(v), _) => v.clone(),
+                        (None, true) => continue,
+                        (None, false) if cm.is_none() => return Err(format!("configmap {:?} not found", r.name)),
+                        (None, false) => return Err(format!("couldn't find key {} in ConfigMap {ns}/{}", r.key, r.name)),
+                    }
+                } else if let Some(r) = &from.secret_key_ref {
+                    let secret = sources.ok_or_else(|| needs_api("secretKeyRef"))?.secret(ns, &r.name);
+                    match (secret.as_ref().and_then(|s| s.get(&r.key)), r.optional == Some(true)) {
+                        (Some(v), _) => v.clone(),
+                        (None, true) => continue,
+                        (None, false) if secret.is_none() => return Err(format!("secret {:?} not found", r.name)),
+                        (None, false) => return Err(format!("couldn't find key {} in Secret {ns}/{}", r.key, r.name)),
+                    }
+                } else {
+                    String::new()
+                }
             }
-            Some(from) if from.resource_field_ref.is_some() => {
-                from.resource_field_ref.as_ref().map(|r| resource(pod, c, r, d)).unwrap_or_default()
+            _ => {
+                let mut known: HashMap<String, String> = service_env.iter().cloned().collect();
+                known.extend(out.iter().cloned());
+                expand(&e.value, &known)
             }
-            Some(_) => {
-                tracing::warn!("env {}: configMapKeyRef/secretKeyRef need API mode; left empty", e.name);
-                String::new()
-            }
-            None => expand(&e.value, &known),
         };
-        known.insert(e.name.clone(), value.clone());
-        out.retain(|(k, _)| k != &e.name);
-        out.push((e.name.clone(), value));
+        set(&mut out, e.name.clone(), value);
     }
-    out
+    for (k, v) in service_env {
+        if !out.iter().any(|(name, _)| *name == k) {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
 }
 
 /// `command` and `args` with `$(VAR)` expanded against the container's environment.
@@ -88,9 +151,13 @@ pub fn expand(input: &str, known: &HashMap<String, String>) -> String {
     out
 }
 
-/// The downward API's `fieldRef` paths.
-fn field(pod: &Pod, path: &str, d: &Downward) -> String {
+/// The downward API's `fieldRef` paths. `metadata.labels` and `metadata.annotations` as a
+/// whole (volumes only) are one `key="value"` line each, sorted (upstream's `FormatMap`).
+pub fn field(pod: &Pod, path: &str, d: &Downward) -> String {
     let m = &pod.metadata;
+    let format_map = |map: &std::collections::BTreeMap<String, String>| {
+        map.iter().map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap_or_default())).collect::<Vec<_>>().join("\n")
+    };
     let key = |prefix: &str| path.strip_prefix(prefix).and_then(|k| k.strip_suffix("']")).map(String::from);
     if let Some(k) = key("metadata.labels['") {
         return m.labels.get(&k).cloned().unwrap_or_default();
@@ -99,6 +166,8 @@ fn field(pod: &Pod, path: &str, d: &Downward) -> String {
         return m.annotations.get(&k).cloned().unwrap_or_default();
     }
     match path {
+        "metadata.labels" => format_map(&m.labels),
+        "metadata.annotations" => format_map(&m.annotations),
         "metadata.name" => m.name.clone(),
         "metadata.namespace" => m.namespace.clone(),
         "metadata.uid" => m.uid.clone(),
@@ -115,7 +184,7 @@ fn field(pod: &Pod, path: &str, d: &Downward) -> String {
 
 /// `resourceFieldRef`: `limits.cpu`, `requests.memory`, ... divided by `divisor` (1 by
 /// default), rounded up as upstream.
-fn resource(pod: &Pod, c: &Container, r: &ResourceFieldSelector, d: &Downward) -> String {
+pub fn resource(pod: &Pod, c: &Container, r: &ResourceFieldSelector, d: &Downward) -> String {
     let target = if r.container_name.is_empty() {
         c
     } else {
@@ -169,12 +238,59 @@ mod tests {
                 ]}]}
         }))
         .unwrap();
-        let env: HashMap<String, String> = envs(&pod, &pod.spec.containers[0], &d()).into_iter().collect();
+        let env: HashMap<String, String> = envs(&pod, &pod.spec.containers[0], &d(), None).unwrap().into_iter().collect();
         assert_eq!(env["POD"], "p");
         assert_eq!(env["APP"], "web");
         assert_eq!(env["URL"], "http://10.88.0.7:80/p");
         assert_eq!(env["MEM"], "64");
         assert_eq!(env["CPU_REQ"], "250");
         assert_eq!(env["CPU_LIM"], "2", "no limit: the node's capacity");
+    }
+
+    struct Objects;
+
+    impl EnvSources for Objects {
+        fn service_env(&self, _: &Pod) -> Vec<(String, String)> {
+            vec![("WEB_SERVICE_HOST".into(), "10.0.0.57".into())]
+        }
+        fn config_map(&self, _: &str, name: &str) -> Option<BTreeMap<String, String>> {
+            (name == "cfg").then(|| BTreeMap::from([("greeting".to_string(), "hello".to_string()), ("port".to_string(), "8080".to_string())]))
+        }
+        fn secret(&self, _: &str, name: &str) -> Option<BTreeMap<String, String>> {
+            (name == "db").then(|| BTreeMap::from([("password".to_string(), "s3cr3t".to_string())]))
+        }
+    }
+
+    #[test]
+    fn references_expand_to_config_map_secret_env_from_and_service_variables() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "c", "image": "i",
+                "command": ["echo", "$(GREETING) $(CFG_port) $$(PASS) $(NOPE)"],
+                "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
+                "env": [
+                    {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+                    {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                    {"name": "URL", "value": "http://$(WEB_SERVICE_HOST):$(CFG_port)/?p=$(PASS)"},
+                    {"name": "LATER", "value": "$(AFTER)"},
+                    {"name": "AFTER", "value": "x"},
+                    {"name": "GONE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "none", "optional": true}}}
+                ]}]}
+        }))
+        .unwrap();
+        let c = &pod.spec.containers[0];
+        let env = envs(&pod, c, &d(), Some(&Objects)).unwrap();
+        let map: HashMap<String, String> = env.iter().cloned().collect();
+        assert_eq!(map["URL"], "http://10.0.0.57:8080/?p=s3cr3t");
+        assert_eq!(map["LATER"], "$(AFTER)", "only earlier variables");
+        assert_eq!(map["CFG_greeting"], "hello");
+        assert_eq!(map["WEB_SERVICE_HOST"], "10.0.0.57");
+        assert!(!map.contains_key("GONE"));
+        assert_eq!(expand_all(&c.command, &env)[1], "hello 8080 $(PASS) $(NOPE)");
+
+        let mut missing = pod.clone();
+        missing.spec.containers[0].env[0].value_from.as_mut().unwrap().config_map_key_ref.as_mut().unwrap().name = "other".into();
+        assert_eq!(envs(&missing, &missing.spec.containers[0], &d(), Some(&Objects)).unwrap_err(), "configmap \"other\" not found");
+        assert!(envs(&pod, c, &d(), None).is_err(), "standalone: no configMaps");
     }
 }

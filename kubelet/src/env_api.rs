@@ -1,5 +1,5 @@
-//! A container's environment from API objects (upstream's `makeEnvironmentVariables`), in
-//! API mode:
+//! Where a container's environment reads API objects, in API mode ([`EnvSources`] for
+//! [`crate::env::envs`], upstream's `makeEnvironmentVariables`):
 //!
 //! 1. **Service links** (when `enableServiceLinks` is not false): for every service of the
 //!    pod's namespace, and the `kubernetes` service of `default`, the variables Docker
@@ -10,88 +10,42 @@
 //! 2. `envFrom`: every key of a ConfigMap or Secret, with an optional prefix.
 //! 3. `env` with `valueFrom.configMapKeyRef` / `secretKeyRef`.
 //!
-//! Later entries win over earlier ones, and `env` over everything. The objects come from
+//! Later entries win over earlier ones, and `env` over everything; `env` values may refer to
+//! all of them as `$(VAR)`. The objects come from
 //! the informers' caches; a missing one (not `optional`) stops the container from starting
 //! with `CreateContainerConfigError`, as upstream.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use kube_api::core::{Container, Pod, Service};
+use kube_api::core::{Pod, Service};
 
 use crate::api_mode::ApiMode;
-use crate::cri::api::KeyValue;
+use crate::env::EnvSources;
 
-/// Adds the API-derived variables to `envs` (what [`crate::container::config`] built from
-/// `env`). Errors are the status message of `CreateContainerConfigError`.
-pub fn resolve(api: &ApiMode, pod: &Pod, c: &Container, envs: &mut Vec<KeyValue>) -> Result<(), String> {
-    let ns = &pod.metadata.namespace;
-    let mut base: Vec<(String, String)> = Vec::new();
-    if pod.spec.enable_service_links != Some(false) {
-        let services: Vec<Service> = api
+impl EnvSources for ApiMode {
+    /// Every service of the pod's namespace when `enableServiceLinks` is not false, and
+    /// the `kubernetes` service of `default` always (upstream's master services).
+    fn service_env(&self, pod: &Pod) -> Vec<(String, String)> {
+        let ns = &pod.metadata.namespace;
+        let links = pod.spec.enable_service_links != Some(false);
+        let services: Vec<Service> = self
             .services
             .list()
             .iter()
-            .filter(|s| &s.metadata.namespace == ns || (s.metadata.namespace == "default" && s.metadata.name == "kubernetes"))
+            .filter(|s| (links && &s.metadata.namespace == ns) || (s.metadata.namespace == "default" && s.metadata.name == "kubernetes"))
             .map(|s| (**s).clone())
             .collect();
-        base.extend(service_env(&services, ns));
+        service_env(&services, ns)
     }
-    for from in &c.env_from {
-        if let Some(r) = &from.config_map_ref {
-            match api.config_maps.get(&format!("{ns}/{}", r.name)) {
-                Some(cm) => base.extend(cm.data.iter().map(|(k, v)| (format!("{}{k}", from.prefix), v.clone()))),
-                None if r.optional == Some(true) => {}
-                None => return Err(format!("configmap {:?} not found", r.name)),
-            }
-        }
-        if let Some(r) = &from.secret_ref {
-            match api.secrets.get(&format!("{ns}/{}", r.name)) {
-                Some(s) => base.extend(decoded(&s.data).into_iter().map(|(k, v)| (format!("{}{k}", from.prefix), v))),
-                None if r.optional == Some(true) => {}
-                None => return Err(format!("secret {:?} not found", r.name)),
-            }
-        }
+
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        self.config_maps.get(&format!("{namespace}/{name}")).map(|cm| cm.data.clone())
     }
-    for e in &c.env {
-        let Some(from) = &e.value_from else { continue };
-        let value = if let Some(r) = &from.config_map_key_ref {
-            let cm = api.config_maps.get(&format!("{ns}/{}", r.name));
-            match (cm.as_ref().and_then(|cm| cm.data.get(&r.key)), r.optional == Some(true)) {
-                (Some(v), _) => Some(v.clone()),
-                (None, true) => Some(String::new()),
-                (None, false) if cm.is_none() => return Err(format!("configmap {:?} not found", r.name)),
-                (None, false) => return Err(format!("couldn't find key {} in ConfigMap {ns}/{}", r.key, r.name)),
-            }
-        } else if let Some(r) = &from.secret_key_ref {
-            let secret = api.secrets.get(&format!("{ns}/{}", r.name));
-            match (secret.as_ref().and_then(|s| decoded(&s.data).remove(&r.key)), r.optional == Some(true)) {
-                (Some(v), _) => Some(v),
-                (None, true) => Some(String::new()),
-                (None, false) if secret.is_none() => return Err(format!("secret {:?} not found", r.name)),
-                (None, false) => return Err(format!("couldn't find key {} in Secret {ns}/{}", r.key, r.name)),
-            }
-        } else {
-            None
-        };
-        if let (Some(value), Some(kv)) = (value, envs.iter_mut().find(|kv| kv.key == e.name)) {
-            kv.value = value;
-        }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        self.secrets.get(&format!("{namespace}/{name}")).map(|s| decoded(&s.data))
     }
-    // env wins over envFrom and service links; among those, the later wins.
-    let mut merged: Vec<KeyValue> = Vec::new();
-    for (key, value) in base {
-        if envs.iter().any(|kv| kv.key == key) {
-            continue;
-        }
-        match merged.iter_mut().find(|kv| kv.key == key) {
-            Some(kv) => kv.value = value,
-            None => merged.push(KeyValue { key, value }),
-        }
-    }
-    merged.append(envs);
-    *envs = merged;
-    Ok(())
 }
 
 /// A Secret's values, base64-decoded (values that are not UTF-8 are skipped).

@@ -18,7 +18,9 @@
 //! - [`resources`]: requests and limits to CRI resources; the pod's cgroup.
 //! - [`labels`]: the labels that let a restarted kubelet find its pods.
 //! - [`backoff`]: crash-loop and image-pull back-off (10 s doubling to 5 min).
-//! - [`volumes`]: emptyDir (on disk or tmpfs) and hostPath.
+//! - [`volumes`]: emptyDir (on disk or tmpfs) and hostPath; [`volumes_projected`]:
+//!   downwardAPI and projected volumes (configMap, secret, downwardAPI, serviceAccountToken
+//!   sources; tokens from [`token_manager`]).
 //! - [`prober`]: liveness, readiness and startup probes, one worker per probe.
 //! - [`status`]: PodStatus from CRI statuses (phase, conditions, containerStatuses).
 //! - [`server`]: the HTTP server on `--port`: `/healthz`, `/pods`, `/containerLogs`
@@ -35,7 +37,7 @@
 //! - [`env_api`], [`volumes_api`]: service links, configMap/secret env and volumes.
 //! - [`recorder`]: events (Pulling, Pulled, Created, Started, Killing, BackOff, Failed).
 //!
-//! Not yet: exec and port-forward on the server; downwardAPI volumes.
+//! Not yet: exec and port-forward on the server.
 
 pub mod actions;
 pub mod api_mode;
@@ -60,8 +62,10 @@ pub mod server;
 pub mod status;
 pub mod status_manager;
 pub mod sync_pod;
+pub mod token_manager;
 pub mod volumes;
 pub mod volumes_api;
+pub mod volumes_projected;
 
 use std::future::Future;
 use std::path::PathBuf;

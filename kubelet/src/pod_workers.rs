@@ -111,10 +111,19 @@ pub async fn run(ctx: Arc<Context>, config: PodConfig, mut shutdown: watch::Rece
             if !all_seen || desired.contains_key(uid) || state.workers.contains_key(uid) {
                 continue;
             }
-            tracing::info!(pod = %format!("{}/{}", rt.namespace, rt.name), "killing pod: no source wants it any more");
+            // A pod deleted through the API: its deletion's grace period, and a last status.
+            let deleting = ctx.api.as_ref().and_then(|api| api.deleting(&rt.namespace, &rt.name, uid));
+            let grace = deleting.as_ref().and_then(|p| p.metadata.deletion_grace_period_seconds);
+            match grace {
+                Some(g) => tracing::info!(pod = %format!("{}/{}", rt.namespace, rt.name), "killing pod: deleted (grace period {g}s)"),
+                None => tracing::info!(pod = %format!("{}/{}", rt.namespace, rt.name), "killing pod: no source wants it any more"),
+            }
             let (ctx, rt) = (ctx.clone(), rt.clone());
             let worker = tokio::spawn(async move {
-                sync_pod::kill_pod(&ctx, &rt).await;
+                let stopped = sync_pod::kill_pod(&ctx, &rt, grace).await;
+                if let (Some(api), Some(pod)) = (&ctx.api, deleting) {
+                    api.set_final_status(&rt.uid, status::final_status(&pod.status, &stopped));
+                }
                 Waiting::new()
             });
             state.workers.insert(uid.clone(), worker);

@@ -45,6 +45,8 @@ pub struct Container {
     pub grace_period: i64,
     /// The preStop hook, from the container's annotation (the spec may be gone).
     pub pre_stop: Option<kube_api::core::LifecycleHandler>,
+    /// The hash of the spec it was created from (annotation `io.kubernetes.container.hash`).
+    pub hash: String,
 }
 
 /// A container's state, as CRI reports it.
@@ -145,6 +147,7 @@ pub async fn relist(cri: &Cri) -> Result<HashMap<String, RuntimePod>, CriError> 
             image_ref: status.image_ref,
             grace_period: grace.unwrap_or(kube_api::core::pod_rules::DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS),
             pre_stop: c.annotations.get(labels::CONTAINER_PRE_STOP_HANDLER).and_then(|h| serde_json::from_str(h).ok()),
+            hash: c.annotations.get(labels::CONTAINER_HASH).cloned().unwrap_or_default(),
         });
     }
     Ok(pods)

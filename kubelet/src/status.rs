@@ -163,6 +163,31 @@ fn phase(pod: &Pod, initialized: bool, containers: &[ContainerStatus]) -> &'stat
     }
 }
 
+/// The last status of a pod whose containers the kubelet just stopped because it is being
+/// deleted (upstream's final status before the object goes): every container terminated,
+/// with the exit code the runtime reported after the stop (`stopped`, read before the
+/// containers were removed), not ready; the phase `Succeeded` if all exited 0, else
+/// `Failed`.
+pub fn final_status(last: &PodStatus, stopped: &RuntimePod) -> PodStatus {
+    let mut status = last.clone();
+    for s in status.init_container_statuses.iter_mut().chain(status.container_statuses.iter_mut()) {
+        if let Some(inst) = stopped.latest(&s.name) {
+            s.state = terminated(inst);
+        }
+        s.ready = false;
+        s.started = Some(false);
+    }
+    for c in &mut status.conditions {
+        if c.type_ == "Ready" || c.type_ == "ContainersReady" {
+            c.status = "False".into();
+            c.reason = "PodCompleted".into();
+        }
+    }
+    let failed = status.container_statuses.iter().any(|s| s.state.terminated.as_ref().is_none_or(|t| t.exit_code != 0));
+    status.phase = if failed { "Failed" } else { "Succeeded" }.into();
+    status
+}
+
 /// One line for the log: `Running 2/2 ready` plus each container's state.
 pub fn summary(status: &PodStatus) -> String {
     let ready = status.container_statuses.iter().filter(|s| s.ready).count();

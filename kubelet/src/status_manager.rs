@@ -11,7 +11,8 @@
 //!   nothing. For a pod being deleted (`deletionTimestamp`) whose containers are all gone,
 //!   it sends the final `DELETE` with `gracePeriodSeconds=0` and the pod's UID as a
 //!   precondition, so that the apiserver removes the object (and never a new pod of the
-//!   same name). It also rewrites configMap and secret volumes whose object changed.
+//!   same name). It also rewrites the file volumes whose source changed (configMap, secret,
+//!   downwardAPI labels and annotations, service account tokens due for refresh).
 //! - **Requeues**: it runs after every pass of the pod loop (1 s); a failed write is
 //!   simply tried again on the next one.
 
@@ -44,8 +45,9 @@ pub async fn run(api: Arc<ApiMode>, root_dir: PathBuf, cancel: CancellationToken
         write_statuses(&api, &now, &mut written).await;
         delete_finished(&api, &now, &mut deleted).await;
         for (pod, _) in now.pods.values() {
-            crate::volumes_api::refresh(&api, &root_dir, pod);
+            crate::volumes_api::refresh(&api, &root_dir, pod).await;
         }
+        api.tokens.retain_pods(&now.pods.keys().cloned().collect());
     }
 }
 
@@ -106,6 +108,15 @@ async fn delete_finished(api: &ApiMode, now: &Observed, deleted: &mut HashSet<St
             continue;
         }
         let pods: Api<Pod> = Api::namespaced(api.client.clone(), &pod.metadata.namespace);
+        // First the containers' final states (terminated, with their exit codes), as
+        // upstream does before the object goes.
+        let last = api.final_statuses.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned();
+        if let Some(status) = last {
+            match pods.patch_status(&pod.metadata.name, &PatchType::Merge, &json!({ "status": status })).await {
+                Ok(_) => tracing::info!(pod = %pod.metadata.key(), "final status written: {}", crate::status::summary(&status)),
+                Err(e) => tracing::warn!(pod = %pod.metadata.key(), "writing the final status failed: {e}"),
+            }
+        }
         let params = DeleteParams {
             grace_period_seconds: Some(0),
             preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
@@ -123,6 +134,7 @@ async fn delete_finished(api: &ApiMode, now: &Observed, deleted: &mut HashSet<St
         }
     }
     deleted.retain(|uid| still_there.contains(uid));
+    api.final_statuses.lock().unwrap_or_else(|e| e.into_inner()).retain(|uid, _| still_there.contains(uid) && !deleted.contains(uid));
 }
 
 /// Status equality ignoring timestamps that move on their own.

@@ -63,10 +63,10 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
 
     if actions.kill_pod {
         tracing::info!(pod = %key, "sandbox is not ready: killing the pod's containers before a new sandbox");
-        kill_containers_and_sandboxes(ctx, &actual).await;
+        kill_containers_and_sandboxes(ctx, &actual, None).await;
     }
 
-    let volume_paths = match volumes::setup_with(&ctx.config.root_dir, pod, ctx.api.as_deref()) {
+    let volume_paths = match volumes::setup(&ctx.config.root_dir, pod, ctx.api.as_deref()).await {
         Ok(paths) => paths,
         Err(e) => {
             tracing::warn!(pod = %key, "FailedMount: {e}");
@@ -100,8 +100,9 @@ pub async fn sync_pod(ctx: &Context, pod: &Pod, actual: Option<RuntimePod>, acti
 
     for (id, name, why) in &actions.kill {
         tracing::info!(pod = %key, container = %name, "Killing: {why}");
+        ctx.event(pod, EventType::Normal, recorder::KILLING, why);
         if let Some(inst) = actual.containers.iter().find(|c| &c.id == id) {
-            stop_container(ctx, inst).await;
+            stop_container(ctx, inst, None).await;
         }
     }
 
@@ -179,16 +180,16 @@ async fn start_container(
     let termination_log = pod_dir.join("containers").join(&c.name).join(format!("{attempt}-termination-log"));
     write(&termination_log, "").map_err(|e| ("CreateContainerConfigError".to_string(), format!("write {}: {e}", termination_log.display())))?;
     let (node_cpus, node_memory) = crate::env::node_capacity();
+    let downward = crate::env::Downward { pod_ip: args.pod_ip, host_ip: &ctx.config.node_ip, node_cpus, node_memory };
+    let sources = ctx.api.as_deref().map(|api| api as &dyn crate::env::EnvSources);
+    let envs = crate::env::envs(pod, c, &downward, sources).map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
     let extras = container::Extras {
         volumes: args.volumes,
-        downward: crate::env::Downward { pod_ip: args.pod_ip, host_ip: &ctx.config.node_ip, node_cpus, node_memory },
+        envs,
         etc_hosts: (!host_network).then_some(etc_hosts),
         termination_log: Some(termination_log),
     };
-    let mut config = container::config(pod, c, attempt, &image_ref, &extras);
-    if let Some(api) = &ctx.api {
-        crate::env_api::resolve(api, pod, c, &mut config.envs).map_err(|e| ("CreateContainerConfigError".to_string(), e))?;
-    }
+    let config = container::config(pod, c, attempt, &image_ref, &extras);
     let id = ctx
         .cri
         .create_container(args.sandbox_id, config, args.sandbox_config.clone())
@@ -241,21 +242,31 @@ async fn ensure_image(ctx: &Context, pod: &Pod, c: &Container, sandbox_config: &
 }
 
 /// Stops and removes everything of a pod that is no longer desired, then its volumes.
-pub async fn kill_pod(ctx: &Context, actual: &RuntimePod) {
-    kill_containers_and_sandboxes(ctx, actual).await;
+/// `grace` overrides the containers' own grace period: a pod deleted through the API is
+/// stopped with its `deletionGracePeriodSeconds` (`kubectl delete --grace-period=N`).
+/// Returns the pod's containers as the runtime reported them once stopped (their exit
+/// codes go into the pod's final status).
+pub async fn kill_pod(ctx: &Context, actual: &RuntimePod, grace: Option<i64>) -> RuntimePod {
+    let stopped = kill_containers_and_sandboxes(ctx, actual, grace).await;
     if let Err(e) = volumes::cleanup(&ctx.config.root_dir, &actual.uid) {
         tracing::warn!("removing the directory of pod {}: {e}", actual.uid);
     }
     crate::resources::remove_pod_cgroup(&actual.uid);
     ctx.backoff().forget_prefix(&format!("{}/", actual.uid));
     tracing::info!(pod = %format!("{}/{}", actual.namespace, actual.name), "pod killed: containers, sandbox and volumes removed");
+    stopped
 }
 
+/// Upstream's `minimumGracePeriodInSeconds`: even `--grace-period=1` gives 2 s.
+const MINIMUM_GRACE_PERIOD_SECONDS: i64 = 2;
+
 /// Runs the container's preStop hook (exec or httpGet, within the grace period), then
-/// StopContainer with what is left of the grace period: SIGTERM, then SIGKILL.
-async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container) {
+/// StopContainer with what is left of the grace period (the container's, or `grace` when
+/// the pod's deletion set one): SIGTERM, then SIGKILL.
+async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container, grace: Option<i64>) {
     let started = std::time::Instant::now();
-    let grace = std::time::Duration::from_secs(c.grace_period.max(0) as u64);
+    let grace = grace.unwrap_or(c.grace_period).max(MINIMUM_GRACE_PERIOD_SECONDS);
+    let grace = std::time::Duration::from_secs(grace as u64);
     if let Some(exec) = c.pre_stop.as_ref().and_then(|h| h.exec.as_ref()) {
         tracing::info!(container = %c.name, "running preStop hook {:?}", exec.command);
         let run = ctx.cri.exec_sync(&c.id, exec.command.clone(), c.grace_period.max(1));
@@ -266,21 +277,32 @@ async fn stop_container(ctx: &Context, c: &crate::runtime_pods::Container) {
             Err(_) => tracing::warn!(container = %c.name, "FailedPreStopHook: timed out"),
         }
     }
-    let left = grace.saturating_sub(started.elapsed()).as_secs() as i64;
+    // Whole seconds spent in the hook are taken off, as upstream.
+    let left = grace.as_secs().saturating_sub(started.elapsed().as_secs()) as i64;
     tracing::info!(container = %c.name, "Killing container {} with a grace period of {}s", c.name, left);
     if let Err(e) = ctx.cri.stop_container(&c.id, left).await {
         tracing::warn!("stopping container {}: {e}", c.id);
     }
 }
 
-/// Stops all running containers at once (each with its pod's grace period: SIGTERM, then
-/// SIGKILL when it runs out), removes them, then stops and removes the sandboxes.
-async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
+/// Stops all running containers at once (each with its pod's grace period, or `grace`:
+/// SIGTERM, then SIGKILL when it runs out), reads their final state, removes them, then
+/// stops and removes the sandboxes. Returns the pod with its containers' final states.
+async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod, grace: Option<i64>) -> RuntimePod {
     let stops = actual.containers.iter().filter(|c| c.state == State::Running).map(|c| async move {
         ctx.event_about(&actual.namespace, &actual.name, &actual.uid, EventType::Normal, recorder::KILLING, &format!("Stopping container {}", c.name));
-        stop_container(ctx, c).await
+        stop_container(ctx, c, grace).await
     });
     futures::future::join_all(stops).await;
+    let mut stopped = actual.clone();
+    for c in &mut stopped.containers {
+        if let Ok(status) = ctx.cri.container_status(&c.id).await {
+            c.state = State::Exited;
+            c.exit_code = status.exit_code;
+            c.reason = status.reason;
+            c.finished_at = status.finished_at;
+        }
+    }
     for c in &actual.containers {
         if let Err(e) = ctx.cri.remove_container(&c.id).await {
             tracing::warn!("removing container {}: {e}", c.id);
@@ -294,4 +316,5 @@ async fn kill_containers_and_sandboxes(ctx: &Context, actual: &RuntimePod) {
             tracing::warn!("removing sandbox {}: {e}", s.id);
         }
     }
+    stopped
 }

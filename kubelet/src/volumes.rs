@@ -8,8 +8,8 @@
 //!   unmounted when the pod goes.
 //! - `hostPath` is the node's own path, created first when its `type` asks for it.
 //!
-//! configMap and secret volumes are in [`crate::volumes_api`] (API mode); downwardAPI and
-//! others are not handled yet.
+//! configMap and secret volumes are in [`crate::volumes_api`] (API mode), downwardAPI and
+//! projected ones in [`crate::volumes_projected`]; other sources are not handled.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,9 +36,16 @@ pub enum VolumeError {
     /// A configMap or secret (or one of its keys) that does not exist, and is not optional.
     #[error("{0}")]
     Missing(String),
-    /// A source this kubelet does not handle yet.
-    #[error("volume {0:?}: unsupported volume source (only emptyDir and hostPath for now)")]
+    /// A source this kubelet does not handle (or not without the apiserver).
+    #[error("unsupported volume source (standalone: emptyDir, hostPath, downwardAPI)")]
     Unsupported(String),
+    /// One volume failed: upstream's `FailedMount` message.
+    #[error("MountVolume.SetUp failed for volume {volume:?} : {source}")]
+    SetUp {
+        volume: String,
+        #[source]
+        source: Box<VolumeError>,
+    },
 }
 
 /// `ROOT_DIR/pods/UID`: everything the kubelet keeps on disk for one pod.
@@ -46,21 +53,17 @@ pub fn pod_dir(root_dir: &Path, uid: &str) -> PathBuf {
     root_dir.join("pods").join(uid)
 }
 
-/// Prepares every volume of `pod` and returns the host path of each, by volume name.
-pub fn setup(root_dir: &Path, pod: &Pod) -> Result<HashMap<String, PathBuf>, VolumeError> {
-    setup_with(root_dir, pod, None)
-}
-
-/// The same, with configMap and secret volumes from the apiserver in API mode
-/// ([`crate::volumes_api`]).
-pub fn setup_with(root_dir: &Path, pod: &Pod, api: Option<&crate::api_mode::ApiMode>) -> Result<HashMap<String, PathBuf>, VolumeError> {
+/// Prepares every volume of `pod` and returns the host path of each, by volume name. In
+/// API mode (`api`), configMap, secret and projected volumes read the apiserver's objects.
+pub async fn setup(root_dir: &Path, pod: &Pod, api: Option<&crate::api_mode::ApiMode>) -> Result<HashMap<String, PathBuf>, VolumeError> {
     let mut paths = HashMap::new();
     for volume in &pod.spec.volumes {
-        let from_api = api.and_then(|api| crate::volumes_api::setup(api, root_dir, pod, volume));
-        let path = match from_api {
-            Some(result) => result?,
-            None => setup_one(root_dir, &pod.metadata.uid, volume)?,
+        let files = crate::volumes_api::setup(api, root_dir, pod, volume).await;
+        let path = match files {
+            Some(result) => result,
+            None => setup_one(root_dir, &pod.metadata.uid, volume),
         };
+        let path = path.map_err(|source| VolumeError::SetUp { volume: volume.name.clone(), source: Box::new(source) })?;
         paths.insert(volume.name.clone(), path);
     }
     Ok(paths)
@@ -144,15 +147,15 @@ pub fn cleanup(root_dir: &Path, uid: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_empty_dir_lives_under_the_pods_directory_and_goes_with_it() {
+    #[tokio::test]
+    async fn an_empty_dir_lives_under_the_pods_directory_and_goes_with_it() {
         let root = tempfile::tempdir().unwrap();
         let pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "p", "uid": "u1"},
             "spec": {"volumes": [{"name": "logs", "emptyDir": {}}], "containers": []}
         }))
         .unwrap();
-        let paths = setup(root.path(), &pod).unwrap();
+        let paths = setup(root.path(), &pod, None).await.unwrap();
         let logs = &paths["logs"];
         assert_eq!(logs, &root.path().join("pods/u1/volumes/kubernetes.io~empty-dir/logs"));
         assert!(logs.is_dir());
@@ -160,14 +163,16 @@ mod tests {
         assert!(!logs.exists());
     }
 
-    #[test]
-    fn a_host_path_of_type_directory_must_exist() {
+    #[tokio::test]
+    async fn a_host_path_of_type_directory_must_exist() {
         let root = tempfile::tempdir().unwrap();
         let pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"uid": "u"},
             "spec": {"volumes": [{"name": "h", "hostPath": {"path": "/nonexistent/x", "type": "Directory"}}]}
         }))
         .unwrap();
-        assert!(matches!(setup(root.path(), &pod), Err(VolumeError::HostPathType { .. })));
+        let err = setup(root.path(), &pod, None).await.unwrap_err();
+        assert!(matches!(&err, VolumeError::SetUp { source, .. } if matches!(**source, VolumeError::HostPathType { .. })));
+        assert!(err.to_string().starts_with("MountVolume.SetUp failed for volume \"h\" : hostPath type check failed"), "{err}");
     }
 }

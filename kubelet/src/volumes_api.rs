@@ -1,5 +1,6 @@
 //! configMap and secret volumes (upstream's `configmap` and `secret` volume plugins), in API
-//! mode.
+//! mode, and the writing of every volume made of files (downwardAPI and projected ones too,
+//! [`crate::volumes_projected`]).
 //!
 //! Each is a directory under the pod's, `ROOT_DIR/pods/UID/volumes/kubernetes.io~configmap/NAME`
 //! (or `~secret`), with one file per key — or per `items` entry, at its `path` — with mode
@@ -13,58 +14,74 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use kube_api::core::{KeyToPath, Pod, Volume};
+use kube_api::core::{ConfigMap, KeyToPath, Pod, Secret, Volume};
 
 use crate::api_mode::ApiMode;
 use crate::volumes::{pod_dir, VolumeError};
 
 /// 0644, upstream's default mode.
-const DEFAULT_MODE: u32 = 0o644;
+pub const DEFAULT_MODE: u32 = 0o644;
 
-/// The directory of a configMap or secret volume, written; `None` for other sources.
-pub fn setup(api: &ApiMode, root_dir: &Path, pod: &Pod, volume: &Volume) -> Option<Result<PathBuf, VolumeError>> {
-    let (plugin, files) = files_of(api, pod, volume)?;
+/// The directory of a configMap, secret, downwardAPI or projected volume, written; `None`
+/// for other sources. `api` is `None` in standalone mode (only downwardAPI works there).
+pub async fn setup(api: Option<&ApiMode>, root_dir: &Path, pod: &Pod, volume: &Volume) -> Option<Result<PathBuf, VolumeError>> {
+    let (plugin, files) = files_of(api, pod, volume).await?;
     let dir = pod_dir(root_dir, &pod.metadata.uid).join("volumes").join(plugin).join(&volume.name);
     Some(files.and_then(|files| write_files(&dir, &files).map(|_| dir)))
 }
 
-/// Rewrites the configMap and secret volumes of a running pod whose objects changed.
-pub fn refresh(api: &ApiMode, root_dir: &Path, pod: &Pod) {
+/// Rewrites the file volumes of a running pod whose sources changed (an object, a label,
+/// a token due for refresh).
+pub async fn refresh(api: &ApiMode, root_dir: &Path, pod: &Pod) {
+    let volumes = pod_dir(root_dir, &pod.metadata.uid).join("volumes");
     for volume in &pod.spec.volumes {
-        let Some((plugin, Ok(files))) = files_of(api, pod, volume) else { continue };
-        let dir = pod_dir(root_dir, &pod.metadata.uid).join("volumes").join(plugin).join(&volume.name);
-        if !dir.is_dir() {
-            continue; // not set up yet: the pod's first sync writes it
+        // Not set up yet: the pod's sync writes it (and nothing is fetched for it here).
+        let set_up = |plugin: &str| volumes.join(plugin).join(&volume.name).is_dir();
+        if !FILE_PLUGINS.iter().any(|p| set_up(p)) {
+            continue;
         }
-        if let Err(e) = write_files(&dir, &files) {
+        let Some((plugin, files)) = files_of(Some(api), pod, volume).await else { continue };
+        let dir = volumes.join(plugin).join(&volume.name);
+        let written = files.and_then(|files| write_files(&dir, &files));
+        if let Err(e) = written {
             tracing::warn!(pod = %pod.metadata.key(), "updating volume {}: {e}", volume.name);
         }
     }
 }
 
-/// File path → (content, mode) for a configMap/secret volume.
-type Files = BTreeMap<String, (Vec<u8>, u32)>;
+/// The volume plugins made of files, by their directory name.
+const FILE_PLUGINS: [&str; 4] = ["kubernetes.io~configmap", "kubernetes.io~secret", "kubernetes.io~downward-api", "kubernetes.io~projected"];
 
-fn files_of(api: &ApiMode, pod: &Pod, volume: &Volume) -> Option<(&'static str, Result<Files, VolumeError>)> {
+/// File path → (content, mode) for a volume made of files.
+pub type Files = BTreeMap<String, (Vec<u8>, u32)>;
+
+async fn files_of(api: Option<&ApiMode>, pod: &Pod, volume: &Volume) -> Option<(&'static str, Result<Files, VolumeError>)> {
     let ns = &pod.metadata.namespace;
-    if let Some(src) = &volume.config_map {
-        let data = api.config_maps.get(&format!("{ns}/{}", src.name)).map(|cm| {
-            let mut data: BTreeMap<String, Vec<u8>> = cm.data.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
-            data.extend(cm.binary_data.iter().filter_map(|(k, v)| Some((k.clone(), b64(v)?))));
-            data
-        });
-        let what = format!("configmap {:?}", src.name);
-        return Some(("kubernetes.io~configmap", project(data, &src.items, src.default_mode, src.optional, what)));
+    match (api, &volume.config_map, &volume.secret) {
+        (Some(api), Some(src), _) => {
+            let data = api.config_maps.get(&format!("{ns}/{}", src.name)).map(|cm| config_map_data(&cm));
+            let what = format!("configmap {:?}", src.name);
+            Some(("kubernetes.io~configmap", project(data, &src.items, src.default_mode, src.optional, what)))
+        }
+        (Some(api), _, Some(src)) => {
+            let data = api.secrets.get(&format!("{ns}/{}", src.secret_name)).map(|s| secret_data(&s));
+            let what = format!("secret {:?}", src.secret_name);
+            Some(("kubernetes.io~secret", project(data, &src.items, src.default_mode, src.optional, what)))
+        }
+        _ => crate::volumes_projected::files_of(api, pod, volume).await,
     }
-    if let Some(src) = &volume.secret {
-        let data = api
-            .secrets
-            .get(&format!("{ns}/{}", src.secret_name))
-            .map(|s| s.data.iter().filter_map(|(k, v)| Some((k.clone(), b64(v)?))).collect());
-        let what = format!("secret {:?}", src.secret_name);
-        return Some(("kubernetes.io~secret", project(data, &src.items, src.default_mode, src.optional, what)));
-    }
-    None
+}
+
+/// A ConfigMap's `data` and (decoded) `binaryData`.
+pub fn config_map_data(cm: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = cm.data.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+    data.extend(cm.binary_data.iter().filter_map(|(k, v)| Some((k.clone(), b64(v)?))));
+    data
+}
+
+/// A Secret's (decoded) `data`.
+pub fn secret_data(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    s.data.iter().filter_map(|(k, v)| Some((k.clone(), b64(v)?))).collect()
 }
 
 fn b64(v: &str) -> Option<Vec<u8>> {
@@ -101,7 +118,7 @@ pub fn project(
 }
 
 /// Makes `dir` hold exactly `files`: changed files are replaced atomically, others kept.
-fn write_files(dir: &Path, files: &Files) -> Result<(), VolumeError> {
+pub fn write_files(dir: &Path, files: &Files) -> Result<(), VolumeError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| VolumeError::Create { path, source }

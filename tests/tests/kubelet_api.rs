@@ -394,3 +394,188 @@ async fn pods_bound_to_the_node_run_report_status_and_events_and_go_away_when_de
     assert_eq!(pods, 0, "the pods' directories are removed");
     Ok(())
 }
+
+const COUNTER: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: counter
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: count
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 1; done; exit 3']
+"#;
+
+/// `kubectl logs` through the apiserver's `pods/log` to the kubelet's `/containerLogs`.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_logs_follows_tails_and_shows_the_previous_instance() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let c = Cluster::start()?;
+    c.apply(COUNTER)?;
+    c.eventually("counter to run", Duration::from_secs(60), || async {
+        Ok(c.get_json(&["pod", "counter"])?.filter(|p| str_at(p, "/status/phase") == "Running").map(|_| ()))
+    })
+    .await?;
+
+    // -f: lines arrive as the container writes them, and the command ends when it exits.
+    let mut follow = c.kubectl.command(&["logs", "-f", "counter"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(follow.stdout.take().context("stdout")?).lines() {
+        seen.push((line?, started.elapsed()));
+    }
+    let status = follow.wait()?;
+    let lines: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
+    assert!(status.success(), "kubectl logs -f: {status}");
+    assert_eq!(lines.last(), Some(&"line 8"), "{lines:?}");
+    let last = seen.iter().find(|(l, _)| l == "line 8").map(|(_, t)| *t).context("line 8")?;
+    assert!(seen[0].1 + Duration::from_millis(1500) < last, "lines came one by one, not at the end: {seen:?}");
+
+    // --tail on the exited (or restarted) container, then --previous once it restarted.
+    let pod = c
+        .eventually("counter to restart", Duration::from_secs(40), || async {
+            Ok(c.get_json(&["pod", "counter"])?.filter(|p| p.pointer("/status/containerStatuses/0/restartCount").and_then(Value::as_i64) >= Some(1)))
+        })
+        .await?;
+    assert_eq!(pod.pointer("/status/containerStatuses/0/lastState/terminated/exitCode"), Some(&Value::from(3)), "{:#}", pod["status"]);
+    let previous = c.kubectl.ok(&["logs", "counter", "--previous"])?;
+    assert_eq!(previous, (1..=8).map(|i| format!("line {i}\n")).collect::<String>());
+    let tail = c.kubectl.ok(&["logs", "counter", "--previous", "--tail=2"])?;
+    assert_eq!(tail, "line 7\nline 8\n");
+    c.kubectl.ok(&["delete", "pod", "counter", "--timeout=60s"])?;
+    Ok(())
+}
+
+const LABELLED: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: labelled
+  labels: {app: web}
+  annotations: {note: first}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "3600"]
+    resources: {limits: {memory: 64Mi}}
+    volumeMounts:
+    - {name: info, mountPath: /etc/podinfo}
+    - {name: all, mountPath: /etc/all}
+  volumes:
+  - name: info
+    downwardAPI:
+      items:
+      - {path: name, fieldRef: {fieldPath: metadata.name}}
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+      - {path: mem, resourceFieldRef: {containerName: app, resource: limits.memory, divisor: 1Mi}}
+  - name: all
+    projected:
+      defaultMode: 0440
+      sources:
+      - configMap: {name: settings, items: [{key: greeting, path: greeting}]}
+      - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  greeting: bonjour
+"#;
+
+const TOKENED: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: tokened
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "3600"]
+    volumeMounts:
+    - {name: token, mountPath: /var/run/secrets/tokens}
+  volumes:
+  - name: token
+    projected:
+      sources:
+      - serviceAccountToken: {audience: vault, expirationSeconds: 3600, path: vault-token}
+"#;
+
+/// downwardAPI and projected volumes, a spec change, a deletion with its own grace period,
+/// and a token volume (FailedMount while the apiserver has no TokenRequest).
+#[tokio::test(flavor = "multi_thread")]
+async fn volumes_follow_the_pod_a_changed_image_restarts_and_deletion_honours_its_grace() -> anyhow::Result<()> {
+    let c = Cluster::start()?;
+    c.apply(LABELLED)?;
+    let cri = c.cri().await?;
+    let app = c
+        .eventually("labelled to run", Duration::from_secs(60), || async {
+            Ok(running(&cri, "labelled").await?.into_iter().next().map(|(_, id)| id))
+        })
+        .await?;
+    assert_eq!(exec(&cri, &app, "cat /etc/podinfo/name").await?, "labelled");
+    assert_eq!(exec(&cri, &app, "cat /etc/podinfo/labels").await?, "app=\"web\"");
+    assert_eq!(exec(&cri, &app, "cat /etc/podinfo/mem").await?, "64");
+    assert_eq!(exec(&cri, &app, "cat /etc/all/greeting /etc/all/namespace").await?, "bonjourdefault");
+    assert_eq!(exec(&cri, &app, "stat -L -c %a /etc/all/greeting").await?.trim(), "440");
+    // A new label reaches the running pod's file.
+    c.kubectl.ok(&["label", "pod", "labelled", "color=red"])?;
+    c.eventually("the labels file to follow", Duration::from_secs(20), || async {
+        Ok((exec(&cri, &app, "cat /etc/podinfo/labels").await? == "app=\"web\"\ncolor=\"red\"").then_some(()))
+    })
+    .await?;
+
+    // kubectl set image on a bare pod: the container is killed and recreated.
+    c.kubectl.ok(&["set", "image", "pod/labelled", "app=docker.io/library/busybox:latest"])?;
+    let pod = c
+        .eventually("the new container", Duration::from_secs(60), || async {
+            let pod = c.get_json(&["pod", "labelled"])?;
+            Ok(pod.filter(|p| {
+                p.pointer("/status/containerStatuses/0/restartCount") == Some(&Value::from(1))
+                    && !str_at(p, "/status/containerStatuses/0/state/running/startedAt").is_empty()
+            }))
+        })
+        .await?;
+    assert_eq!(str_at(&pod, "/status/containerStatuses/0/image"), "docker.io/library/busybox:latest");
+    let events = c.kubectl.ok(&["get", "events", "--field-selector", "involvedObject.name=labelled"])?;
+    assert!(events.contains("Container app definition changed, will be restarted"), "{events}");
+
+    // The token volume: without the TokenRequest API the mount fails and nothing starts;
+    // with it, the token is there.
+    c.apply(TOKENED)?;
+    let discovery = c.kubectl.ok(&["get", "--raw", "/api/v1"])?;
+    if discovery.contains("serviceaccounts/token") {
+        let app = c
+            .eventually("tokened to run", Duration::from_secs(60), || async {
+                Ok(running(&cri, "tokened").await?.into_iter().next().map(|(_, id)| id))
+            })
+            .await?;
+        assert!(exec(&cri, &app, "cat /var/run/secrets/tokens/vault-token").await?.len() > 20);
+    } else {
+        c.eventually("FailedMount for the token", Duration::from_secs(30), || async {
+            let events = c.kubectl.ok(&["get", "events", "--field-selector", "involvedObject.name=tokened"])?;
+            Ok(events.contains("MountVolume.SetUp failed for volume \"token\" : failed to fetch token").then_some(()))
+        })
+        .await?;
+        assert!(running(&cri, "tokened").await?.is_empty(), "no container starts without its volume");
+    }
+    c.kubectl.ok(&["delete", "pod", "tokened", "--timeout=60s"])?;
+
+    // `sleep` as PID 1 ignores SIGTERM: the delete's 3 s grace, not the spec's 30 s, is
+    // what it gets before SIGKILL; its last status is written before the object goes.
+    c.kubectl.ok(&["delete", "pod", "labelled", "--grace-period=3", "--timeout=60s"])?;
+    let log = c.log();
+    assert!(log.contains("Killing container app with a grace period of 3s"), "{}", tail(&log, 40));
+    assert!(log.contains("final status written: Failed"), "{}", tail(&log, 40));
+    assert!(running(&cri, "labelled").await?.is_empty());
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! [`Process`]: any workspace binary (`kube-scheduler`, `kube-controller-manager`, ...)
-//! started by a test with its arguments, its output in a log file, and killed — by PID,
-//! only this child — when dropped.
+//! started by a test with its arguments (on the host, or inside a test's network namespace
+//! with [`Process::start_in`]), its output in a log file, and killed — by PID, only this
+//! child — when dropped.
 //!
 //! ```no_run
 //! let api = testutil::ApiServer::start()?;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::netns::NetNs;
 use crate::{binary, unique_temp_dir};
 
 /// A child process running a workspace binary.
@@ -35,9 +37,20 @@ impl Process {
 
     /// The same, with extra environment variables.
     pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Process> {
+        Self::spawn(Command::new(binary(name)?), name, args, env)
+    }
+
+    /// Starts the workspace binary `name` inside the network namespace `netns` (through
+    /// `nsenter`, which becomes the binary: the PID is the component's), for tests whose
+    /// control plane runs there (see [`crate::netns_apiserver`]).
+    pub fn start_in(netns: &NetNs, name: &str, args: &[&str]) -> anyhow::Result<Process> {
+        let path = binary(name)?;
+        Self::spawn(netns.command(path.to_str().context("binary path")?), name, args, &[])
+    }
+
+    fn spawn(mut cmd: Command, name: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Process> {
         let dir = unique_temp_dir()?;
         let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
-        let mut cmd = Command::new(binary(name)?);
         cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
