@@ -104,6 +104,11 @@ struct Ctx {
     cidrs: Mutex<CidrSet>,
     /// The set is filled from the cache once, before the first allocation.
     seeded: Mutex<bool>,
+    /// What this controller patched in, by node: the cache may still show the node without
+    /// its podCIDR when the node's next update (the kubelet's status) is queued, and a
+    /// second allocation would overwrite the first (upstream keeps a "nodes in processing"
+    /// set for the same reason).
+    assigned: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The `nodeipam` entry of the controller table (idle without `--allocate-node-cidrs`).
@@ -122,11 +127,18 @@ pub fn start(cc: &ControllerContext) -> BoxFuture<'static, ()> {
     };
     let nodes = cc.informer::<Node>();
     let queue = WorkQueue::new();
-    let ctx = Arc::new(Ctx { nodes: nodes.store(), client: cc.client.clone(), recorder: cc.recorder("cidrAllocator"), cidrs: Mutex::new(cidrs), seeded: Mutex::new(false) });
+    let ctx = Arc::new(Ctx { nodes: nodes.store(), client: cc.client.clone(), recorder: cc.recorder("cidrAllocator"), cidrs: Mutex::new(cidrs), seeded: Mutex::new(false), assigned: Mutex::default() });
     nodes.add_handler({
         let (queue, ctx) = (queue.clone(), ctx.clone());
         move |change: &Change<Node>| match change {
-            Change::Deleted(n) => ctx.cidrs.lock().unwrap_or_else(|e| e.into_inner()).release(&n.spec.pod_cidr),
+            Change::Deleted(n) => {
+                let assigned = ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()).remove(&n.metadata.name);
+                let mut cidrs = ctx.cidrs.lock().unwrap_or_else(|e| e.into_inner());
+                cidrs.release(&n.spec.pod_cidr);
+                if let Some(cidr) = assigned {
+                    cidrs.release(&cidr);
+                }
+            }
             _ => queue.add(change.object().metadata.name.clone()),
         }
     });
@@ -149,6 +161,11 @@ async fn reconcile(ctx: Arc<Ctx>, name: String) -> Result<Action, kube_client::E
     let Some(node) = ctx.nodes.get(&name) else { return Ok(Action::Done) };
     if !node.spec.pod_cidr.is_empty() {
         ctx.cidrs.lock().unwrap_or_else(|e| e.into_inner()).occupy(&node.spec.pod_cidr);
+        ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+        return Ok(Action::Done);
+    }
+    if ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&name) {
+        // Patched already; the cache has not seen it yet.
         return Ok(Action::Done);
     }
     let Some(cidr) = ctx.cidrs.lock().unwrap_or_else(|e| e.into_inner()).allocate() else {
@@ -161,6 +178,7 @@ async fn reconcile(ctx: Arc<Ctx>, name: String) -> Result<Action, kube_client::E
     match api.patch(&name, &PatchType::Merge, &patch).await {
         Ok(_) => {
             info!("Set node {name} PodCIDR to [{cidr}]");
+            ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()).insert(name, cidr);
             Ok(Action::Done)
         }
         Err(e) => {
