@@ -115,6 +115,14 @@ fn seed_003_runs_etcd_and_the_apiserver_with_tls_and_the_real_kubectl_uses_its_k
     // work without credentials.
     // (curl: kubectl with no credentials at all prompts for a user name.)
     assert_eq!(e2e::curl(&["--cacert", &c.arg("ca.pem"), &format!("{}/healthz", api.url)])?, (200, "ok".to_string()));
+    // ... but with --authorization-mode=Node,RBAC nothing grants system:anonymous more:
+    // listing pods is forbidden, with upstream's message.
+    let (code, body) = e2e::curl(&["--cacert", &c.arg("ca.pem"), &format!("{}/api/v1/namespaces/default/pods", api.url)])?;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""#),
+        "{body}"
+    );
     // kubectl checks the server's certificate against the CA: without it, refused.
     let untrusted = kubectl_without_credentials(&api).fails(&["--token=any", "get", "--raw", "/healthz"])?;
     assert!(untrusted.contains("certificate signed by unknown authority"), "{untrusted}");
