@@ -283,6 +283,8 @@ async fn with_two_schedulers_only_the_leader_binds_and_the_other_takes_over_when
     for i in 0..5 {
         bound(&pods, &format!("p{i}"), &first).await?;
     }
+    // The binding is in the API before the scheduler logs it: wait for the fifth line.
+    wait_until(|| first.log().matches("Successfully bound pod to node").count() == 5).await;
     assert_eq!(first.log().matches("Successfully bound pod to node").count(), 5);
     assert!(!second.log().contains("Successfully bound"), "the follower binds nothing:\n{}", second.log());
     assert!(!second.log().contains("successfully acquired lease"));
@@ -293,4 +295,12 @@ async fn with_two_schedulers_only_the_leader_binds_and_the_other_takes_over_when
     bound(&pods, "after", &second).await?;
     assert!(second.log().contains("pod=default/after"), "{}", second.log());
     Ok(())
+}
+
+/// Polls `done` every 50 ms for at most 10 s.
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

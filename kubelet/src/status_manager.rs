@@ -5,8 +5,9 @@
 //!   pod with its status, and which pods still have containers), and this node's pods in
 //!   the informer's cache.
 //! - **Key**: the pod UID (a static pod's status goes to its mirror pod).
-//! - **Compares**: the computed status with the last one written and with the one the
-//!   apiserver holds, ignoring timestamps that move on their own.
+//! - **Compares**: the computed status with the one the apiserver holds, ignoring timestamps
+//!   that move on their own (for 10 s after a write, with the one written, while the cache
+//!   catches up; after that the API wins, e.g. a pod marked not Ready by the node controller).
 //! - **Does**: PATCHes `pods/NAME/status` only when they differ — a steady node writes
 //!   nothing. For a pod being deleted (`deletionTimestamp`) whose containers are all gone,
 //!   it sends the final `DELETE` with `gracePeriodSeconds=0` and the pod's UID as a
@@ -19,6 +20,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kube_api::core::{Pod, PodStatus};
 use kube_client::{Api, DeleteParams, PatchType, Preconditions};
@@ -32,8 +34,8 @@ use crate::labels;
 /// Runs until `cancel`.
 pub async fn run(api: Arc<ApiMode>, root_dir: PathBuf, cancel: CancellationToken) {
     let mut observed = api.subscribe();
-    // UID → the status last written (without times).
-    let mut written: HashMap<String, PodStatus> = HashMap::new();
+    // UID → the status last written (without times), and when.
+    let mut written: HashMap<String, (PodStatus, Instant)> = HashMap::new();
     // UIDs whose final delete was sent.
     let mut deleted: HashSet<String> = HashSet::new();
     loop {
@@ -60,18 +62,25 @@ fn target(api: &ApiMode, pod: &Pod) -> Option<Arc<Pod>> {
     matches.then_some(in_api)
 }
 
-async fn write_statuses(api: &ApiMode, now: &Observed, written: &mut HashMap<String, PodStatus>) {
+/// How long a status we wrote may differ from the cached API object before we believe the
+/// cache (someone else changed it: the node lifecycle controller marking the pod not Ready
+/// while this kubelet was away) rather than a cache that has not seen our write yet —
+/// upstream's status manager also re-compares with the API every 10 s.
+const RECHECK_AFTER: Duration = Duration::from_secs(10);
+
+async fn write_statuses(api: &ApiMode, now: &Observed, written: &mut HashMap<String, (PodStatus, Instant)>) {
     for (uid, (pod, status)) in &now.pods {
         let mut stable = without_times(status);
         if stable.qos_class.is_empty() {
             stable.qos_class = kube_api::core::pod_qos_class(&pod.spec).to_string();
         }
-        if written.get(uid) == Some(&stable) {
-            continue;
-        }
         let Some(in_api) = target(api, pod) else { continue };
         if without_times(&in_api.status) == stable {
-            written.insert(uid.clone(), stable);
+            written.insert(uid.clone(), (stable, Instant::now()));
+            continue;
+        }
+        if written.get(uid).is_some_and(|(last, at)| *last == stable && at.elapsed() < RECHECK_AFTER) {
+            // Written already; the cache has not caught up yet.
             continue;
         }
         let mut status = status.clone();
@@ -87,7 +96,7 @@ async fn write_statuses(api: &ApiMode, now: &Observed, written: &mut HashMap<Str
         match pods.patch_status(&in_api.metadata.name, &PatchType::Merge, &json!({ "status": status })).await {
             Ok(_) => {
                 tracing::info!(pod = %in_api.metadata.key(), "status written: {}", crate::status::summary(&status));
-                written.insert(uid.clone(), stable);
+                written.insert(uid.clone(), (stable, Instant::now()));
             }
             Err(e) => tracing::warn!(pod = %in_api.metadata.key(), "writing pod status failed, will retry: {e}"),
         }

@@ -194,6 +194,9 @@ fn a_two_node_lab_routes_pods_and_services_across_nodes_and_survives_losing_a_no
     let node_port = svc.pointer("/spec/ports/0/nodePort").and_then(Value::as_u64).context("nodePort")?;
     let names = |list: &[(String, String, String)]| list.iter().map(|p| p.0.clone()).collect::<BTreeSet<_>>();
     for m in ["node1", "node2"] {
+        // Each node's kube-proxy syncs the new Service and its endpoints on its own schedule
+        // (until then the ClusterIP is rejected): wait for the first answer.
+        e2e::wait_for(&format!("{cluster_ip} to answer from {m}"), Duration::from_secs(30), || lab.hello_from(m, &format!("http://{cluster_ip}/")).ok())?;
         let mut seen = BTreeSet::new();
         for _ in 0..30 {
             seen.insert(lab.hello_from(m, &format!("http://{cluster_ip}/"))?);
