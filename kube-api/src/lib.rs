@@ -34,6 +34,7 @@ pub mod autoscaling;
 pub mod batch;
 pub mod coordination;
 pub mod core;
+pub mod duration;
 pub mod fields;
 pub mod labels;
 pub mod meta;

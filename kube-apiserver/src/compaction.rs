@@ -47,34 +47,8 @@ pub async fn run(backend: Arc<dyn Backend>, interval: Duration) {
     }
 }
 
-/// Parses a Go-style duration: `5m`, `30s`, `1m30s`, `500ms`, `1h`, `0`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration {text:?}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => number / 1000.0,
-            "s" => number,
-            "m" => number * 60.0,
-            "h" => number * 3600.0,
-            other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
-        };
-        total += Duration::from_secs_f64(seconds);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
+/// `--etcd-compaction-interval`'s syntax: a Go duration.
+pub use kube_api::duration::parse as parse_duration;
 
 #[cfg(test)]
 mod tests {

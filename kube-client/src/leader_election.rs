@@ -70,35 +70,8 @@ impl Default for LeaderElectionArgs {
     }
 }
 
-/// A Go duration: `15s`, `500ms`, `1m30s`, `2h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?} (expected e.g. 15s, 500ms, 1m30s)");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(n * secs);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
+/// The flags' syntax: a Go duration (`15s`, `500ms`, `1m30s`, `2h`).
+pub use kube_api::duration::parse as parse_duration;
 
 /// Why leading ended badly.
 #[derive(Debug, thiserror::Error)]

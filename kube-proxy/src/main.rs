@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use kube_api::duration::parse as parse_duration;
 
 /// The Kubernetes network proxy: programs Services as iptables rules on this node.
 #[derive(Parser, Debug)]
@@ -50,26 +51,6 @@ struct Args {
     cleanup: bool,
 }
 
-/// Go-style durations: `1s`, `30s`, `500ms`, `1m30s`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or(format!("missing unit in {s:?}"))?;
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("bad duration {s:?}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        total += match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            u => return Err(format!("unknown unit {u:?} in {s:?}")),
-        };
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
 
 fn bind_address(flag: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
     if value.is_empty() {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use kube_api::duration::parse as parse_duration;
 
 /// The Kubernetes node agent: runs pods on a CRI container runtime.
 #[derive(Parser, Debug)]
@@ -99,26 +100,6 @@ struct Args {
     file_check_frequency: Duration,
 }
 
-/// Go-style durations: `1m`, `20s`, `500ms`, `1h`, `1m30s`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or(format!("missing unit in {s:?}"))?;
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("bad duration {s:?}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        total += match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            u => return Err(format!("unknown unit {u:?} in {s:?}")),
-        };
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
 
 fn node_name(args: &Args) -> String {
     let name = args.hostname_override.clone().unwrap_or_else(|| {
