@@ -201,7 +201,7 @@ pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
 /// `plugin/pkg/admission/serviceaccount`:
 /// - the service account must exist (403 otherwise, upstream's message);
 /// - unless `automountServiceAccountToken: false` (on the pod, else on the service
-///   account), a projected volume `kube-api-access-XXXXX` (token, `ca.crt`, namespace) is
+///   account), a projected volume `kube-api-access-<5 random characters>` (token, `ca.crt`, namespace) is
 ///   added and mounted read-only in every container and init container that does not
 ///   already mount something at [`TOKEN_MOUNT_PATH`].
 ///
