@@ -92,3 +92,20 @@ pub use reflector::{Reflector, Selectors};
 pub use store::{Change, HasSynced, Lister, Store, Writer};
 pub use tokio_util::sync::CancellationToken;
 pub use workqueue::WorkQueue;
+
+/// Completes on Ctrl-C or SIGTERM: every component's one shutdown signal (what `run` is
+/// given, so that a component stops its loops and releases its lease cleanly).
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

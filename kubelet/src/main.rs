@@ -128,17 +128,6 @@ fn api_config(args: &Args) -> anyhow::Result<Option<kubelet::api_mode::ApiConfig
     }))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -168,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         api,
     };
     tracing::info!("kubelet starting on node {:?}", config.node_name);
-    kubelet::run(config, shutdown_signal()).await?;
+    kubelet::run(config, kube_client::shutdown_signal()).await?;
     Ok(())
 }
 
