@@ -213,14 +213,6 @@ async fn route(state: &State, user: &UserInfo, method: &Method, path: &str, quer
     if let Err(reason) = state.authorizer.check(&attrs) {
         return Err((auth::forbidden(&attrs, &reason), verb, resource));
     }
-    if info.resource.is_virtual() && info.resource.group == "authorization.k8s.io" {
-        // Access reviews: answered by the authorizers, never stored. (TokenReviews, also
-        // virtual, are answered by the authenticators: handlers/tokens.rs.)
-        return match (info.verb, info.subresource.as_str()) {
-            (request::Verb::Create, "") => auth::review::create(state, user, info.resource, &headers, &body).map(|r| (r, verb, resource.clone())).map_err(|e| (e, "CREATE".into(), resource)),
-            _ => Err((ApiError::MethodNotAllowed, verb, resource)),
-        };
-    }
     match handlers::serve(state, user, info, method, query, headers, body).await {
         Ok(r) => Ok((r, verb, resource)),
         Err(e) => Err((e, verb, resource)),

@@ -52,7 +52,12 @@ pub async fn serve(state: &State, user: &UserInfo, info: RequestInfo, method: &M
         return Err(ApiError::MethodNotAllowed);
     }
     match (ctx.info.verb, sub) {
-        (Verb::Create, "") if ctx.res().kind == "TokenReview" => tokens::token_review(&ctx).await,
+        // Reviews are questions answered at once, never stored: token reviews by the
+        // authenticators, access reviews by the authorizers.
+        (Verb::Create, "") if ctx.res().is_virtual() => match ctx.res().kind {
+            "TokenReview" => tokens::token_review(&ctx).await,
+            _ => crate::auth::review::create(state, user, ctx.res(), &ctx.headers, &ctx.body),
+        },
         (Verb::Get, "") => read::get(&ctx).await,
         (Verb::List, "") => read::list(&ctx).await,
         (Verb::Watch, "") => read::watch(&ctx).await,
