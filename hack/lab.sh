@@ -28,6 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=lib/node-cleanup.sh source-path=SCRIPTDIR
+. "$ROOT/hack/lib/node-cleanup.sh"
 
 cmd=
 PREFIX=${LAB_PREFIX:-lab}
@@ -90,7 +92,6 @@ machines() { echo cp; for k in $(seq 1 "$NODES"); do echo "node$k"; done; }
 in_ns() { local m=$1; shift; nsenter --net="/var/run/netns/$(ns_of "$m")" "$@"; }
 ns_exists() { [ -e "/var/run/netns/$1" ]; }
 # A process runs (a zombie, dead but not yet reaped by its new parent, does not count).
-running() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 # vagrant/components.sh, run inside machine $1 (always: it sets sysctls and talks to the
@@ -264,20 +265,6 @@ status() {
 
 # The containers a node's containerd runs: killed and removed, with the pods' network
 # namespaces (CNI makes them in /var/run/netns, one per pod) and the pods' cgroups.
-remove_containers() { # MACHINE
-  local m=$1 sock=$STATE/$1/containerd/containerd.sock id
-  local ctr=(ctr --address "$sock" -n k8s.io)
-  "${ctr[@]}" version >/dev/null 2>&1 || return 0
-  for id in $("${ctr[@]}" tasks ls -q 2>/dev/null); do
-    "${ctr[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
-    "${ctr[@]}" tasks delete -f "$id" >/dev/null 2>&1 || true
-  done
-  for id in $("${ctr[@]}" containers ls -q 2>/dev/null); do
-    "${ctr[@]}" containers info "$id" 2>/dev/null | grep -o '/var/run/netns/cni-[0-9a-f-]*' >>"$STATE/$m/pod-netns" || true
-    "${ctr[@]}" containers info "$id" 2>/dev/null | jq -r '.Labels["io.kubernetes.pod.uid"] // empty' >>"$STATE/$m/pod-uids" || true
-    "${ctr[@]}" containers rm "$id" >/dev/null 2>&1 || true
-  done
-}
 
 # SIGTERM to every component of every machine but containerd at once (each shuts down
 # gracefully, in parallel), then wait for them: 5 s, then SIGKILL.
@@ -301,7 +288,7 @@ down() {
   # Containers before their containerd, or their shims would be left running.
   for m in $(machines); do
     [ "$m" != cp ] || continue
-    remove_containers "$m"
+    remove_containers "$STATE/$m/containerd/containerd.sock" "$STATE/$m"
     stop_pid "$STATE/$m/pids/containerd.pid"
   done
   if [ -f "$STATE/relay.pid" ]; then
@@ -310,11 +297,8 @@ down() {
   fi
   for m in $(machines); do
     if ns_exists "$(ns_of "$m")"; then ip netns del "$(ns_of "$m")"; fi
-    touch "$STATE/$m/pod-netns" "$STATE/$m/pod-uids"
-    sort -u "$STATE/$m/pod-netns" | while read -r path; do
-      umount "$path" 2>/dev/null || true
-      rm -f "$path"
-    done
+    remove_pod_netns "$STATE/$m"
+    touch "$STATE/$m/pod-uids"
     sort -u "$STATE/$m/pod-uids" | while read -r uid; do
       rmdir /sys/fs/cgroup/*/kubepods/{,besteffort/,burstable/}"pod$uid" 2>/dev/null || true
     done

@@ -38,6 +38,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=lib/node-cleanup.sh source-path=SCRIPTDIR
+. "$ROOT/hack/lib/node-cleanup.sh"
 
 OUT=$(realpath -m "${LOCAL_UP_DIR:-$ROOT/_output/local-up}")
 mode=tmux
@@ -100,11 +102,6 @@ node_prefix() {
 
 # --- Stopping ---------------------------------------------------------------------------------
 
-# running PID: the process exists and is not a zombie (an exited process that its parent,
-# here whatever adopted it, has not reaped yet).
-running() {
-  case "$(ps -o stat= -p "$1" 2>/dev/null)" in "" | Z*) return 1 ;; *) return 0 ;; esac
-}
 
 # stop NAME: SIGTERM to the component this script started (its recorded PID), SIGKILL if it
 # still runs after 10 s, then the same to what is left of its process group (the log's tee,
@@ -127,25 +124,6 @@ stop() {
   rm -f "$pidfile"
 }
 
-# remove_pods: every container and sandbox of our containerd, while it still runs (their
-# shims would outlive it otherwise), then the pods' network namespaces (cni-..., named in each
-# sandbox's spec: ours alone).
-remove_pods() {
-  local sock="$OUT/containerd/containerd.sock" ids id
-  ctr --address "$sock" version >/dev/null 2>&1 || return 0
-  local c="ctr --address $sock -n k8s.io"
-  ids=$($c tasks ls -q 2>/dev/null || true)
-  for id in $ids; do
-    $c tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
-    $c tasks delete -f "$id" >/dev/null 2>&1 || true
-  done
-  ids=$($c containers ls -q 2>/dev/null || true)
-  for id in $ids; do
-    $c containers info "$id" 2>/dev/null | grep -o '/var/run/netns/cni-[0-9a-f-]*' >>"$OUT/pod-netns" || true
-    $c containers rm "$id" >/dev/null 2>&1 || true
-  done
-  [ -z "$ids" ] || echo "removed $(echo "$ids" | wc -w) containers and sandboxes"
-}
 
 down_all() {
   # The node's agents first, so that nothing restarts what is being removed.
@@ -156,16 +134,10 @@ down_all() {
   fi
   stop kube-scheduler
   stop kube-controller-manager
-  remove_pods
+  remove_containers "$OUT/containerd/containerd.sock" "$OUT"
   stop containerd
   stop registry
-  if [ -f "$OUT/pod-netns" ]; then
-    sort -u "$OUT/pod-netns" | while read -r path; do
-      umount "$path" 2>/dev/null || true
-      rm -f "$path"
-    done
-    rm -f "$OUT/pod-netns"
-  fi
+  remove_pod_netns "$OUT"
   stop relay
   stop kube-apiserver
   stop etcd
